@@ -1,0 +1,204 @@
+"""The HTTP API: authentication, project create/download/validate, and our project listing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from protocol.names import name_problem
+from server.auth import account_for
+from server.config_text import ConfigTextError, load_config_text
+from server.project import ConfigInvalid, validate_config
+from server.store import Store, StoreError
+
+router = APIRouter()
+
+
+class ApiError(Exception):
+    """An HTTP error with a JSON body ``{"error": {"message": ...}}``."""
+
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.extra = extra
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"error": {"message": self.message, **self.extra}}, self.status)
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def _account(request: Request) -> str:
+    account = account_for(request.app.state.settings, request.headers.get("authorization"))
+    if account is None:
+        raise ApiError(401, "missing or invalid API key (send 'Authorization: Bearer <key>')")
+    return account
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        raise ApiError(400, "request body is empty; expected a JSON object")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ApiError(400, f"request body is not valid JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object")
+    return body
+
+
+def _project_name(value: Any) -> str:
+    problem = name_problem(value, "project")
+    if problem:
+        raise ApiError(400, problem)
+    return value
+
+
+def _version_number(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ApiError(400, f"project_version must be a whole number, not {value!r}")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, f"project_version must be a whole number, not {value!r}") from None
+    if number < 0 or str(number) != str(value).strip():
+        raise ApiError(400, f"project_version must be a whole number, not {value!r}")
+    return number
+
+
+def _config_object(value: Any) -> Any:
+    """A config sent as an object, or as YAML/JSON text (as config/validate allows)."""
+    if isinstance(value, str):
+        try:
+            return load_config_text(value)
+        except ConfigTextError as exc:
+            raise ApiError(422, str(exc)) from None
+    return value
+
+
+def _validated(config: Any) -> None:
+    try:
+        validate_config(config)
+    except ConfigInvalid as exc:
+        raise ApiError(
+            422, "invalid project configuration: " + "; ".join(exc.errors), errors=exc.errors
+        ) from None
+    except RecursionError:
+        raise ApiError(422, "invalid project configuration: nested too deeply") from None
+
+
+@router.post("/authentication/validate")
+async def validate_key(request: Request) -> dict[str, str]:
+    return {"organization_id": _account(request)}
+
+
+@router.post("/distiller/create", status_code=201)
+async def create_project(request: Request) -> dict[str, Any]:
+    account = _account(request)
+    body = await _json_body(request)
+    project = _project_name(body.get("project"))
+    if "config" not in body:
+        raise ApiError(400, "missing field 'config'")
+    config = _config_object(body["config"])
+    _validated(config)
+    try:
+        version = await asyncio.to_thread(_store(request).create_version, account, project, config)
+    except StoreError as exc:
+        raise ApiError(507, f"project '{project}' was not created: {exc}") from None
+    return {
+        "project": project,
+        "project_version": version.version,
+        "created_at": version.created_at,
+    }
+
+
+@router.post("/distiller/download")
+async def download_project(request: Request) -> dict[str, str]:
+    account = _account(request)
+    body = await _json_body(request)
+    project = _project_name(body.get("project"))
+    version = _version_number(body.get("project_version"))
+    found = await asyncio.to_thread(_store(request).get_version, account, project, version)
+    if found is None:
+        raise ApiError(404, _not_found(project, version))
+    # The hosted service encodes the config twice; the SDK decodes it twice.
+    return {"config": json.dumps(json.dumps(found.config))}
+
+
+@router.post("/distiller/config/validate")
+async def validate_project_config(request: Request) -> dict[str, Any]:
+    _account(request)
+    body = await _json_body(request)
+    if "config" not in body:
+        raise ApiError(400, "missing field 'config'")
+    _validated(_config_object(body["config"]))
+    return {"message": "The configuration is valid."}
+
+
+@router.get("/distiller/projects")
+async def list_projects(request: Request) -> dict[str, Any]:
+    account = _account(request)
+    projects = await asyncio.to_thread(_store(request).list_projects, account)
+    return {
+        "projects": [
+            {
+                "name": p.name,
+                "latest_version": p.latest_version,
+                "version_count": p.version_count,
+                "last_created_at": p.last_created_at,
+            }
+            for p in projects
+        ]
+    }
+
+
+@router.get("/distiller/projects/{name}")
+async def list_versions(request: Request, name: str) -> dict[str, Any]:
+    account = _account(request)
+    project = _project_name(name)
+    versions = await asyncio.to_thread(_store(request).list_versions, account, project)
+    if not versions:
+        raise ApiError(404, _not_found(project, None))
+    return {
+        "name": project,
+        "versions": [
+            {
+                "version": v.version,
+                "created_at": v.created_at,
+                "agents": _agent_names(v.config),
+                "speech": "speech_config" in v.config,
+            }
+            for v in versions
+        ],
+    }
+
+
+@router.get("/healthz")
+async def health(request: Request) -> dict[str, Any]:
+    models = request.app.state.models
+    return {"status": "ok", "models": models.status() if models is not None else {}}
+
+
+def _agent_names(config: dict[str, Any]) -> list[str]:
+    names = []
+    for key in ("utility_agents", "super_agents"):
+        for entry in config.get(key) or []:
+            if isinstance(entry, dict) and isinstance(entry.get("agent_name"), str):
+                names.append(entry["agent_name"])
+    return names
+
+
+def _not_found(project: str, version: int | None) -> str:
+    if version is None:
+        return f"project '{project}' not found"
+    return f"project '{project}' version {version} not found"

@@ -1,0 +1,68 @@
+"""The one streaming interface every LLM provider implements.
+
+An agent turns its configuration, the conversation so far and its
+predecessors' outputs into an `LLMRequest`; a provider streams text for it.
+Providers differ only in where the text comes from (a deterministic echo, the
+embedded GGUF model, an OpenAI-compatible endpoint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+
+class LLMError(RuntimeError):
+    """A provider could not produce text; the message says why and how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryTurn:
+    """One earlier turn of the conversation, as the user heard it."""
+
+    role: Literal["user", "assistant"]
+    text: str
+    agent: str = ""  # which agent spoke an assistant turn
+    cut: bool = False  # the user skipped or interrupted it; ``text`` is what was heard
+
+
+@dataclass(frozen=True, slots=True)
+class LLMRequest:
+    """Everything a provider needs to answer as one agent."""
+
+    agent_name: str
+    instructions: str  # the agent's description and configured goal/instructions
+    query: str  # the user's query for this turn
+    history: tuple[HistoryTurn, ...] = ()
+    context: tuple[tuple[str, str], ...] = ()  # (predecessor agent name, its output)
+    max_tokens: int = 160
+    temperature: float = 0.7
+
+
+@dataclass(frozen=True, slots=True)
+class LLMSettings:
+    """A resolved ``llm_config`` (project base config merged with the agent's)."""
+
+    provider: str = "embedded"
+    model: str = ""
+    base_url: str = ""
+    api_key_env: str = ""
+    max_tokens: int = 160
+    temperature: float = 0.7
+    timeout_s: float = 30.0
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class LLMProvider(Protocol):
+    """Streams an agent's answer. Blocking work must run off the event loop."""
+
+    name: str
+
+    def stream(self, request: LLMRequest) -> AsyncIterator[str]:
+        """Yield text pieces as they are generated; raise `LLMError` on failure."""
+        ...
+
+    async def choose(self, query: str, options: list[tuple[str, str]]) -> str:
+        """Pick the agent (by name) from ``(name, description)`` options for a query."""
+        ...

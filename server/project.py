@@ -1,0 +1,429 @@
+"""A project configuration, validated into typed specs.
+
+One validator serves `/distiller/create` and `/distiller/config/validate`, so
+what the server accepts is exactly what it can run. Every error names its key
+path (``super_agents[0].config.agent_list[1].next_step[0]: unknown agent 'Foo'``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+LLM_AGENT_CLASSES = ("LLMAgent", "SearchAgent", "AuthorAgent", "PlanningAgent", "ResearchAgent")
+CLIENT_AGENT_CLASSES = ("CustomAgent",)
+UTILITY_AGENT_CLASSES = LLM_AGENT_CLASSES + CLIENT_AGENT_CLASSES
+SUPER_AGENT_CLASSES = ("FlowSuperAgent",)
+LLM_PROVIDERS = ("embedded", "echo", "openai")
+SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+ASR_ENGINES = ("whisper",)
+TTS_ENGINES = ("piper", "none")
+
+MAX_CONFIG_BYTES = 1_000_000
+MAX_AGENTS = 200
+MAX_AGENT_NAME = 100
+
+
+class ConfigInvalid(ValueError):
+    """The configuration breaks one or more rules; ``errors`` lists each with its key path."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSpec:
+    name: str
+    agent_class: str
+    description: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def runs_on_client(self) -> bool:
+        return self.agent_class in CLIENT_AGENT_CLASSES
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSpec:
+    """A FlowSuperAgent: a DAG of utility agents."""
+
+    name: str
+    description: str
+    goal: str
+    steps: tuple[str, ...]  # agent_list order
+    successors: dict[str, tuple[str, ...]]
+
+    def predecessors(self, agent: str) -> tuple[str, ...]:
+        return tuple(s for s in self.steps if agent in self.successors.get(s, ()))
+
+    def order(self) -> tuple[str, ...]:
+        """Topological order, ties broken by agent_list order (deterministic)."""
+        remaining = {s: len(self.predecessors(s)) for s in self.steps}
+        done: list[str] = []
+        while remaining:
+            ready = next(s for s in self.steps if remaining.get(s) == 0)
+            done.append(ready)
+            del remaining[ready]
+            for nxt in self.successors.get(ready, ()):
+                if nxt in remaining:
+                    remaining[nxt] -= 1
+        return tuple(done)
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechSpec:
+    sample_rate: int = 16000
+    asr_engine: str = "whisper"
+    asr_model: str = "tiny.en"
+    asr_language: str = "en"
+    tts_engine: str = "piper"
+    tts_voice: str = "en_US-joe-medium"
+    tts_speed: float = 1.0
+    silence_ms: int = 600
+    barge_in: bool = False
+    min_speech_ms: int = 300
+
+    @property
+    def speaks(self) -> bool:
+        return self.tts_engine != "none"
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectSpec:
+    orchestrator: tuple[str, ...]
+    utility_agents: dict[str, AgentSpec]
+    flows: dict[str, FlowSpec]
+    base_llm: dict[str, Any]
+    speech: SpeechSpec
+    has_speech_config: bool
+
+    @property
+    def agent_names(self) -> list[str]:
+        return [*self.utility_agents, *self.flows]
+
+    def description_of(self, name: str) -> str:
+        if name in self.utility_agents:
+            return self.utility_agents[name].description
+        return self.flows[name].description
+
+
+class _Checker:
+    """Collects errors with key paths while walking the config."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def fail(self, path: str, message: str) -> None:
+        self.errors.append(f"{path}: {message}" if path else message)
+
+    def mapping(self, value: Any, path: str, *, required: bool = True) -> dict[str, Any]:
+        if value is None and not required:
+            return {}
+        if not isinstance(value, dict):
+            self.fail(path, f"must be a mapping, not {_kind(value)}")
+            return {}
+        return value
+
+    def sequence(self, value: Any, path: str, *, required: bool = True) -> list[Any]:
+        if value is None and not required:
+            return []
+        if not isinstance(value, list):
+            self.fail(path, f"must be a list, not {_kind(value)}")
+            return []
+        return value
+
+    def text(self, value: Any, path: str, *, required: bool = True, default: str = "") -> str:
+        if value is None and not required:
+            return default
+        if not isinstance(value, str) or (required and not value.strip()):
+            self.fail(path, f"must be a non-empty string, not {_kind(value)}")
+            return default
+        return value
+
+    def agent_name(self, value: Any, path: str) -> str | None:
+        name = self.text(value, path)
+        if not name:
+            return None
+        if len(name) > MAX_AGENT_NAME:
+            self.fail(path, f"agent name is longer than {MAX_AGENT_NAME} characters")
+            return None
+        if any(ord(c) < 32 for c in name):
+            self.fail(path, "agent name contains control characters")
+            return None
+        return name
+
+    def number(
+        self, value: Any, path: str, default: float, low: float, high: float, *, integer: bool
+    ) -> Any:
+        if value is None:
+            return default
+        ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok_type:
+            kind = "an integer" if integer else "a number"
+            self.fail(path, f"must be {kind}, not {_kind(value)}")
+            return default
+        if not low <= value <= high:
+            self.fail(path, f"must be between {low:g} and {high:g}, not {value}")
+            return default
+        return value
+
+    def choice(self, value: Any, path: str, default: str, options: tuple[str, ...]) -> str:
+        if value is None:
+            return default
+        if value not in options:
+            self.fail(path, f"unsupported value {value!r}; supported: {', '.join(options)}")
+            return default
+        return value
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _check_llm_config(check: _Checker, value: Any, path: str) -> dict[str, Any]:
+    llm = check.mapping(value, path, required=False)
+    if "provider" in llm:
+        check.choice(llm["provider"], f"{path}.provider", "embedded", LLM_PROVIDERS)
+    if llm.get("provider") == "openai" and not isinstance(llm.get("model"), str):
+        check.fail(f"{path}.model", "the openai provider needs a model name")
+    for key in ("model", "base_url", "api_key_env"):
+        if key in llm and not isinstance(llm[key], str):
+            check.fail(f"{path}.{key}", f"must be a string, not {_kind(llm[key])}")
+    if "max_tokens" in llm:
+        check.number(llm["max_tokens"], f"{path}.max_tokens", 160, 1, 4096, integer=True)
+    if "temperature" in llm:
+        check.number(llm["temperature"], f"{path}.temperature", 0.7, 0, 2, integer=False)
+    if "timeout_s" in llm:
+        check.number(llm["timeout_s"], f"{path}.timeout_s", 30, 0.1, 600, integer=False)
+    return llm
+
+
+def _check_speech(check: _Checker, value: Any) -> SpeechSpec:
+    sc = check.mapping(value, "speech_config", required=False)
+    if "sample_rate" in sc and sc["sample_rate"] not in SAMPLE_RATES:
+        check.fail(
+            "speech_config.sample_rate",
+            f"unsupported sample rate {sc['sample_rate']!r}; supported: "
+            + ", ".join(str(r) for r in SAMPLE_RATES),
+        )
+    asr = check.mapping(sc.get("asr"), "speech_config.asr", required=False)
+    tts = check.mapping(sc.get("tts"), "speech_config.tts", required=False)
+    turns = check.mapping(sc.get("turn_detection"), "speech_config.turn_detection", required=False)
+    barge_in = turns.get("barge_in", False)
+    if not isinstance(barge_in, bool):
+        check.fail("speech_config.turn_detection.barge_in", f"must be true or false, not {barge_in!r}")
+        barge_in = False
+    defaults = SpeechSpec()
+    return SpeechSpec(
+        sample_rate=sc.get("sample_rate") if sc.get("sample_rate") in SAMPLE_RATES else 16000,
+        asr_engine=check.choice(asr.get("engine"), "speech_config.asr.engine", "whisper", ASR_ENGINES),
+        asr_model=check.text(
+            asr.get("model"), "speech_config.asr.model", required=False, default=defaults.asr_model
+        ),
+        asr_language=check.text(
+            asr.get("language"), "speech_config.asr.language", required=False, default="en"
+        ),
+        tts_engine=check.choice(tts.get("engine"), "speech_config.tts.engine", "piper", TTS_ENGINES),
+        tts_voice=check.text(
+            tts.get("voice"), "speech_config.tts.voice", required=False, default=defaults.tts_voice
+        ),
+        tts_speed=check.number(
+            tts.get("speed"), "speech_config.tts.speed", 1.0, 0.25, 4.0, integer=False
+        ),
+        silence_ms=check.number(
+            turns.get("silence_ms"), "speech_config.turn_detection.silence_ms", 600, 100, 5000,
+            integer=True,
+        ),
+        barge_in=barge_in,
+        min_speech_ms=check.number(
+            turns.get("min_speech_ms"), "speech_config.turn_detection.min_speech_ms", 300, 50,
+            3000, integer=True,
+        ),
+    )
+
+
+def _find_cycle(steps: tuple[str, ...], successors: dict[str, tuple[str, ...]]) -> list[str]:
+    """Members of one cycle in the graph, in order, or [] if it is a DAG."""
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = finished
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        stack.append(node)
+        for nxt in successors.get(node, ()):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return []
+
+    for step in steps:
+        if step not in state:
+            found = visit(step)
+            if found:
+                return found
+    return []
+
+
+def _check_flow(
+    check: _Checker, index: int, entry: dict[str, Any], name: str, utility: dict[str, AgentSpec]
+) -> FlowSpec:
+    path = f"super_agents[{index}].config"
+    config = check.mapping(entry.get("config"), path)
+    goal = check.text(config.get("goal"), f"{path}.goal", required=False)
+    vertices = check.sequence(config.get("agent_list"), f"{path}.agent_list")
+    if not vertices and isinstance(config.get("agent_list"), list):
+        check.fail(f"{path}.agent_list", "must name at least one agent")
+    steps: list[str] = []
+    raw_successors: list[tuple[int, str, list[Any]]] = []
+    for i, vertex in enumerate(vertices):
+        vpath = f"{path}.agent_list[{i}]"
+        vertex = check.mapping(vertex, vpath)
+        step = check.agent_name(vertex.get("agent_name"), f"{vpath}.agent_name")
+        if step is None:
+            continue
+        if step not in utility:
+            check.fail(f"{vpath}.agent_name", f"unknown agent '{step}'")
+        elif step in steps:
+            check.fail(f"{vpath}.agent_name", f"agent '{step}' is listed twice in this flow")
+            continue
+        steps.append(step)
+        raw_successors.append((i, step, check.sequence(vertex.get("next_step"), f"{vpath}.next_step", required=False)))
+    successors: dict[str, tuple[str, ...]] = {}
+    for i, step, targets in raw_successors:
+        valid: list[str] = []
+        for j, target in enumerate(targets):
+            tpath = f"{path}.agent_list[{i}].next_step[{j}]"
+            if not isinstance(target, str):
+                check.fail(tpath, f"must be an agent name, not {_kind(target)}")
+            elif target not in utility:
+                check.fail(tpath, f"unknown agent '{target}'")
+            elif target not in steps:
+                check.fail(tpath, f"agent '{target}' is not in this flow's agent_list")
+            else:
+                valid.append(target)
+        successors[step] = tuple(dict.fromkeys(valid))
+    cycle = _find_cycle(tuple(steps), successors)
+    if cycle:
+        check.fail(
+            f"{path}.agent_list",
+            "the flow is not a DAG: cycle " + " -> ".join(f"'{c}'" for c in cycle),
+        )
+        successors = {}
+    return FlowSpec(
+        name=name,
+        description=str(entry.get("agent_description") or ""),
+        goal=goal,
+        steps=tuple(steps),
+        successors=successors,
+    )
+
+
+def validate_config(config: Any) -> ProjectSpec:
+    """Check a project configuration; raise `ConfigInvalid` listing every problem."""
+    check = _Checker()
+    if not isinstance(config, dict):
+        raise ConfigInvalid([f"the configuration must be a mapping, not {_kind(config)}"])
+    size = len(json.dumps(config, ensure_ascii=False).encode())
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigInvalid(
+            [f"the configuration is {size} bytes; the limit is {MAX_CONFIG_BYTES} bytes"]
+        )
+    utility_list = check.sequence(config.get("utility_agents"), "utility_agents", required=False)
+    super_list = check.sequence(config.get("super_agents"), "super_agents", required=False)
+    if len(utility_list) + len(super_list) > MAX_AGENTS:
+        raise ConfigInvalid(
+            [f"the configuration defines {len(utility_list) + len(super_list)} agents; "
+             f"the limit is {MAX_AGENTS}"]
+        )
+
+    seen: dict[str, str] = {}
+    utility: dict[str, AgentSpec] = {}
+    for i, entry in enumerate(utility_list):
+        path = f"utility_agents[{i}]"
+        entry = check.mapping(entry, path)
+        if not entry:
+            continue
+        name = check.agent_name(entry.get("agent_name"), f"{path}.agent_name")
+        agent_class = entry.get("agent_class")
+        if agent_class not in UTILITY_AGENT_CLASSES:
+            check.fail(
+                f"{path}.agent_class",
+                f"unsupported agent class {agent_class!r}; supported: "
+                + ", ".join(UTILITY_AGENT_CLASSES),
+            )
+        agent_config = check.mapping(entry.get("config"), f"{path}.config", required=False)
+        _check_llm_config(check, agent_config.get("llm_config"), f"{path}.config.llm_config")
+        if name is None:
+            continue
+        if name in seen:
+            check.fail(f"{path}.agent_name", f"duplicate agent name '{name}' (also {seen[name]})")
+            continue
+        seen[name] = path
+        utility[name] = AgentSpec(
+            name=name,
+            agent_class=str(agent_class),
+            description=str(entry.get("agent_description") or ""),
+            config=agent_config,
+        )
+
+    flows: dict[str, FlowSpec] = {}
+    for i, entry in enumerate(super_list):
+        path = f"super_agents[{i}]"
+        entry = check.mapping(entry, path)
+        if not entry:
+            continue
+        name = check.agent_name(entry.get("agent_name"), f"{path}.agent_name")
+        agent_class = entry.get("agent_class")
+        if agent_class not in SUPER_AGENT_CLASSES:
+            check.fail(
+                f"{path}.agent_class",
+                f"unsupported super agent class {agent_class!r}; supported: "
+                + ", ".join(SUPER_AGENT_CLASSES),
+            )
+            continue
+        if name is None:
+            continue
+        if name in seen:
+            check.fail(f"{path}.agent_name", f"duplicate agent name '{name}' (also {seen[name]})")
+            continue
+        seen[name] = path
+        flows[name] = _check_flow(check, i, entry, name, utility)
+
+    orchestrator = check.mapping(config.get("orchestrator"), "orchestrator")
+    routes: list[str] = []
+    agent_list = check.sequence(orchestrator.get("agent_list"), "orchestrator.agent_list") if orchestrator else []
+    if orchestrator and isinstance(orchestrator.get("agent_list"), list) and not agent_list:
+        check.fail("orchestrator.agent_list", "must name at least one agent")
+    for i, entry in enumerate(agent_list):
+        path = f"orchestrator.agent_list[{i}]"
+        entry = check.mapping(entry, path)
+        name = check.agent_name(entry.get("agent_name"), f"{path}.agent_name") if entry else None
+        if name is None:
+            continue
+        if name not in utility and name not in flows:
+            check.fail(f"{path}.agent_name", f"unknown agent '{name}'")
+        elif name not in routes:
+            routes.append(name)
+
+    base = check.mapping(config.get("base_config"), "base_config", required=False)
+    base_llm = _check_llm_config(check, base.get("llm_config"), "base_config.llm_config")
+    speech = _check_speech(check, config.get("speech_config"))
+    if check.errors:
+        raise ConfigInvalid(check.errors)
+    return ProjectSpec(
+        orchestrator=tuple(routes),
+        utility_agents=utility,
+        flows=flows,
+        base_llm=base_llm,
+        speech=speech,
+        has_speech_config="speech_config" in config,
+    )

@@ -1,0 +1,125 @@
+"""The realtime WebSocket endpoint: authenticate, find the project, run a session."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from protocol import events
+from protocol.names import name_problem
+from server.auth import account_for
+from server.project import ConfigInvalid, validate_config
+from server.session import RealtimeSession, SessionIdentity, SessionLimits
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+ALREADY_CONNECTED = "User is already connected"
+
+
+def _split_project(ref: str) -> tuple[str, int | None, str | None]:
+    """``name`` or ``name:version`` -> (name, version, problem)."""
+    name, sep, version = ref.partition(":")
+    problem = name_problem(name, "project")
+    if problem:
+        return name, None, problem
+    if not sep:
+        return name, None, None
+    if not version.isdigit():
+        return name, None, f"project version {version!r} is not a whole number"
+    return name, int(version), None
+
+
+async def _refuse(websocket: WebSocket, message: str, code: int = 1008) -> None:
+    """Accept only to say why, then close: the client learns the reason."""
+    await websocket.accept()
+    await websocket.send_text(events.serialize(events.Error(message=message)))
+    await websocket.close(code=code, reason=message[:120])
+
+
+@router.websocket("/distiller/realtime/{account}/{project_ref}/{uuid}")
+async def realtime(websocket: WebSocket, account: str, project_ref: str, uuid: str) -> None:
+    state = websocket.app.state
+    granted = account_for(state.settings, websocket.headers.get("authorization"))
+    if granted is None or granted != account:
+        # Refused at the handshake: no session, nothing learned about projects.
+        await websocket.close(code=1008)
+        return
+    name, version, problem = _split_project(project_ref)
+    problem = problem or name_problem(uuid, "uuid")
+    if problem:
+        await _refuse(websocket, problem)
+        return
+    stored = await asyncio.to_thread(state.store.get_version, account, name, version)
+    if stored is None:
+        what = f"project '{name}'" + (f" version {version}" if version is not None else "")
+        await _refuse(websocket, f"{what} not found")
+        return
+    try:
+        spec = validate_config(stored.config)
+    except ConfigInvalid as exc:
+        await _refuse(websocket, f"project '{name}' cannot run: {exc}")
+        return
+
+    key = (account, name, uuid)
+    if key in state.live_sessions:
+        await websocket.accept()
+        await websocket.close(code=1011, reason=ALREADY_CONNECTED)
+        return
+    state.live_sessions[key] = websocket
+    try:
+        await websocket.accept()
+        await _run_session(websocket, SessionIdentity(account, name, stored.version, uuid), spec)
+    finally:
+        state.live_sessions.pop(key, None)
+
+
+async def _run_session(websocket: WebSocket, identity: SessionIdentity, spec) -> None:  # type: ignore[no-untyped-def]
+    state = websocket.app.state
+    settings = state.settings
+
+    async def close(code: int, reason: str) -> None:
+        if websocket.client_state == WebSocketState.CONNECTED:
+            await websocket.close(code=code, reason=reason)
+
+    speech, voice = await state.speech.for_session(spec, identity) if state.speech else (None, None)
+    session = RealtimeSession(
+        identity=identity,
+        spec=spec,
+        store=state.store,
+        providers=state.providers,
+        default_provider=settings.default_provider,
+        limits=SessionLimits(
+            ping_interval_s=settings.ping_interval_s,
+            executor_timeout_s=settings.executor_timeout_s,
+            idle_timeout_s=settings.idle_timeout_s,
+        ),
+        send_text=websocket.send_text,
+        close=close,
+        speech=speech,
+        voice_input=voice,
+    )
+    if voice is not None:
+        voice.attach(session)
+    try:
+        await session.start()
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            frame = message.get("text")
+            if frame is None:
+                frame = message.get("bytes") or b""
+            await session.receive(frame)
+    except WebSocketDisconnect:
+        pass
+    except Exception:
+        log.exception("session %s failed", identity)
+        with contextlib.suppress(Exception):
+            await close(1011, "internal server error")
+    finally:
+        await session.shutdown()

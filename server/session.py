@@ -1,0 +1,325 @@
+"""One realtime session: a WebSocket, a project version, a user's conversation.
+
+The session reads client frames, answers queries one response at a time
+(later queries wait in a queue), keeps the conversation history, and writes
+every outgoing frame through a bounded outbox so a skip can withdraw frames
+not yet sent and a client that stops reading cannot grow memory without end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol import events
+from server.agent_output import AgentOutput
+from server.agents import AgentContext, ExecutorBroker, run_agent
+from server.llm import ProviderFactory
+from server.llm.base import HistoryTurn
+from server.orchestrator import plan_for, route
+from server.project import ProjectSpec
+from server.response import Query, Response, SpeechOut
+from server.store import HistoryEntry, Store
+
+log = logging.getLogger(__name__)
+
+
+class SessionClosed(Exception):
+    """Raised into senders once the session has begun closing."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    ping_interval_s: float = 10.0
+    executor_timeout_s: float = 30.0
+    max_frame_bytes: int = 8 * 1024 * 1024
+    max_outbox_bytes: int = 32 * 1024 * 1024
+    max_queued_queries: int = 32
+    idle_timeout_s: float = 0.0  # 0 = no idle timeout
+    history_turns: int = 20
+
+
+@dataclass(slots=True)
+class Outbox:
+    """Outgoing frames with a byte bound; frames tagged by agent can be withdrawn."""
+
+    limit_bytes: int
+    _frames: deque[tuple[str, str | None]] = field(default_factory=deque)
+    _bytes: int = 0
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    closed: bool = False
+
+    def put(self, frame: str, tag: str | None) -> bool:
+        """Queue a frame; False if the bound is exceeded (the reader is not keeping up)."""
+        if self.closed:
+            raise SessionClosed
+        self._frames.append((frame, tag))
+        self._bytes += len(frame)
+        self._ready.set()
+        return self._bytes <= self.limit_bytes
+
+    def withdraw(self, tag: str) -> int:
+        """Drop every queued frame carrying ``tag``; returns how many were dropped."""
+        kept = deque(item for item in self._frames if item[1] != tag)
+        dropped = len(self._frames) - len(kept)
+        self._frames = kept
+        self._bytes = sum(len(f) for f, _ in kept)
+        return dropped
+
+    async def get(self) -> str:
+        while not self._frames:
+            self._ready.clear()
+            await self._ready.wait()
+        frame, _ = self._frames.popleft()
+        self._bytes -= len(frame)
+        return frame
+
+
+@dataclass(slots=True)
+class SessionIdentity:
+    account: str
+    project: str
+    version: int
+    uuid: str
+
+
+class RealtimeSession:
+    """The protocol logic of one connection; the transport is given as two callables."""
+
+    def __init__(
+        self,
+        identity: SessionIdentity,
+        spec: ProjectSpec,
+        store: Store,
+        providers: ProviderFactory,
+        default_provider: str,
+        limits: SessionLimits,
+        send_text: Callable[[str], Awaitable[None]],
+        close: Callable[[int, str], Awaitable[None]],
+        speech: SpeechOut | None = None,
+        voice_input: Any = None,
+    ) -> None:
+        self.identity = identity
+        self.spec = spec
+        self.store = store
+        self.limits = limits
+        self._send_text = send_text
+        self._close = close
+        self._speech = speech
+        self.voice = voice_input
+        self.outbox = Outbox(limits.max_outbox_bytes)
+        self.executors = ExecutorBroker(lambda event: self.send(event))
+        self.history: list[HistoryTurn] = []
+        self.agent_context = AgentContext(
+            project=spec,
+            providers=providers,
+            default_provider=default_provider,
+            executors=self.executors,
+            executor_timeout_s=limits.executor_timeout_s,
+            history=self.history,
+        )
+        self._queries: asyncio.Queue[Query] = asyncio.Queue()
+        self.response: Response | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._closing = False
+        self.last_activity = time.monotonic()
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        turns = await asyncio.to_thread(
+            self.store.recent_history,
+            self.identity.account,
+            self.identity.project,
+            self.identity.uuid,
+            self.limits.history_turns,
+        )
+        self.history.extend(
+            HistoryTurn(role=t.role, text=t.text, agent=t.agent, cut=t.cut)  # type: ignore[arg-type]
+            for t in turns
+        )
+        self._tasks = [
+            asyncio.create_task(self._sender(), name="session:sender"),
+            asyncio.create_task(self._responder(), name="session:responder"),
+            asyncio.create_task(self._pinger(), name="session:pinger"),
+        ]
+        await self.send(
+            events.SessionCreated(
+                session={
+                    "project": self.identity.project,
+                    "project_version": self.identity.version,
+                    "uuid": self.identity.uuid,
+                    "sample_rate": self.spec.speech.sample_rate,
+                    "agents": self.spec.agent_names,
+                    "speech": self._speech is not None,
+                    "history_turns": len(self.history),
+                },
+                vad_enabled=self.spec.speech.barge_in and self.voice is not None,
+            )
+        )
+
+    async def shutdown(self) -> None:
+        """Stop all work of this session (the client left or the server stops)."""
+        self._closing = True
+        self.outbox.closed = True
+        if self.response is not None:
+            self.response.abort()
+        self.executors.cancel_all()
+        if self.voice is not None:
+            self.voice.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self, code: int, reason: str) -> None:
+        if not self._closing:
+            self._closing = True
+            self.outbox.closed = True
+            with contextlib.suppress(Exception):
+                await self._close(code, reason)
+
+    # -- outgoing ------------------------------------------------------------
+
+    async def send(self, event: events.ServerEvent, tag: str | None = None) -> None:
+        try:
+            within_bound = self.outbox.put(events.serialize(event), tag)
+        except SessionClosed:
+            return
+        if not within_bound:
+            log.warning("closing %s: client is not reading", self.identity)
+            await self.close(1008, "Client is not reading: send queue over its limit")
+
+    async def error(self, message: str) -> None:
+        await self.send(events.Error(message=message))
+
+    async def _sender(self) -> None:
+        while True:
+            frame = await self.outbox.get()
+            await self._send_text(frame)
+
+    async def _pinger(self) -> None:
+        while True:
+            await asyncio.sleep(self.limits.ping_interval_s)
+            await self.send(events.Ping())
+            idle = self.limits.idle_timeout_s
+            if idle and time.monotonic() - self.last_activity > idle and self.response is None:
+                minutes = idle / 60
+                await self.close(1000, f"Connection timeout (Idle for {minutes:g} minutes)")
+                return
+
+    # -- incoming ------------------------------------------------------------
+
+    async def receive(self, frame: str | bytes) -> None:
+        """Handle one client frame; a bad frame gets an `error` event, never an exception."""
+        if len(frame) > self.limits.max_frame_bytes:
+            await self.error(
+                f"frame of {len(frame)} bytes is over the limit of "
+                f"{self.limits.max_frame_bytes} bytes"
+            )
+            return
+        try:
+            event = events.parse_client(frame)
+        except events.ProtocolError as exc:
+            await self.error(str(exc))
+            return
+        if not isinstance(event, events.Pong):
+            self.last_activity = time.monotonic()
+        await self.handle(event)
+
+    async def handle(self, event: events.ClientEvent) -> None:
+        match event:
+            case events.InputText(text=text):
+                if not text.strip():
+                    await self.error("input_text: text is empty")
+                    return
+                await self.enqueue(Query(text=text.strip(), received_at=time.monotonic()))
+            case events.ResponseCancel():
+                if self.response is not None:
+                    self.response.skip_current()
+            case events.ExecutorResult():
+                problem = self.executors.resolve(event)
+                if problem:
+                    await self.error(problem)
+            case (
+                events.InputAudioBufferAppend()
+                | events.InputAudioBufferCommit()
+                | events.InputAudioBufferClear()
+                | events.PlaybackStarted()
+                | events.PlaybackStopped()
+            ):
+                if self.voice is None:
+                    if isinstance(event, events.InputAudioBufferAppend):
+                        await self.error(
+                            "this server has no speech recognition loaded; send input_text"
+                        )
+                    return
+                await self.voice.handle(event)
+            case events.Pong() | events.SessionUpdate():
+                pass
+
+    async def enqueue(self, query: Query) -> None:
+        if self._queries.qsize() >= self.limits.max_queued_queries:
+            await self.error(
+                f"too many queued queries ({self.limits.max_queued_queries}); "
+                "wait for the current answers"
+            )
+            return
+        self._queries.put_nowait(query)
+
+    # -- responding ----------------------------------------------------------
+
+    async def _responder(self) -> None:
+        while True:
+            query = await self._queries.get()
+            await self._respond(query)
+
+    async def _respond(self, query: Query) -> None:
+        ctx = self.agent_context
+        target = await route(self.spec, query.text, ctx.providers, ctx.default_provider)
+        plan, goal = plan_for(self.spec, target)
+
+        async def run_one(
+            agent: str, context: tuple[tuple[str, str], ...], output: AgentOutput
+        ) -> None:
+            spec = self.spec.utility_agents[agent]
+            await run_agent(ctx, spec, query.text, context, output, goal)
+
+        response = Response(
+            query,
+            plan,
+            run_one,
+            self.send,
+            self.outbox.withdraw,
+            self._speech,
+        )
+        self.response = response
+        try:
+            await response.run()
+        finally:
+            self.response = None
+        await self._remember(query, response)
+
+    async def _remember(self, query: Query, response: Response) -> None:
+        entries = [HistoryEntry("user", "", query.text, False)]
+        for name, result in response.results.items():
+            heard = result.heard_text if result.skipped else result.full_text
+            if result.skipped or heard:
+                entries.append(HistoryEntry("assistant", name, heard, result.skipped))
+        self.history.extend(
+            HistoryTurn(role=e.role, text=e.text, agent=e.agent, cut=e.cut)  # type: ignore[arg-type]
+            for e in entries
+        )
+        del self.history[: max(0, len(self.history) - self.limits.history_turns)]
+        identity = self.identity
+        try:
+            await asyncio.to_thread(
+                self.store.append_history, identity.account, identity.project, identity.uuid, entries
+            )
+        except Exception as exc:  # history is best effort; the answer was already given
+            log.error("could not save history for %s: %s", identity, exc)

@@ -1,0 +1,121 @@
+"""Speaking one agent's streaming text: segment, synthesise off the loop, frame.
+
+A track turns an `AgentOutput` into PCM16 frames at the session's rate. It
+runs ahead of playback only by a bounded amount of audio, so a skip wastes
+little synthesis, and it can start while an earlier agent is still speaking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from server.agent_output import AgentOutput
+
+FRAME_S = 0.12  # audio per response.audio.delta frame
+SYNTH_AHEAD_S = 2.0  # synthesised audio a track may hold before it is sent
+
+
+class Synthesizer(Protocol):
+    def synthesize(self, text: str, sample_rate: int) -> bytes: ...
+
+
+class Segmenter(Protocol):
+    def push(self, text: str, now: float) -> list[str]: ...
+    def due(self, now: float) -> list[str]: ...
+    def flush(self) -> list[str]: ...
+
+
+@dataclass(slots=True)
+class AudioFrame:
+    pcm: bytes
+    segment: int  # index into SpeechTrack.segments: which text this audio speaks
+
+
+class SpeechTrack:
+    """Frames of one agent's speech, produced ahead of playback by a bounded amount."""
+
+    def __init__(
+        self,
+        output: AgentOutput,
+        tts: Synthesizer,
+        segmenter: Segmenter,
+        sample_rate: int,
+        *,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.output = output
+        self.tts = tts
+        self.segmenter = segmenter
+        self.sample_rate = sample_rate
+        self.segments: list[str] = []
+        self.synth_seconds = 0.0
+        self._frames: asyncio.Queue[AudioFrame | None] = asyncio.Queue()
+        self._buffered_s = 0.0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._on_error = on_error
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"speech:{self.output.agent}")
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def next_frame(self) -> AudioFrame | None:
+        """The next frame to send, or None when the agent's speech is over."""
+        self.start()
+        frame = await self._frames.get()
+        if frame is not None:
+            self._buffered_s -= len(frame.pcm) / 2 / self.sample_rate
+            if self._buffered_s <= SYNTH_AHEAD_S:
+                self._room.set()
+        return frame
+
+    async def _run(self) -> None:
+        try:
+            index = 0
+            while True:
+                now = time.monotonic()
+                pending: list[str] = []
+                while index < len(self.output.pieces):
+                    pending += self.segmenter.push(self.output.pieces[index], now)
+                    index += 1
+                finished = self.output.done and index >= len(self.output.pieces)
+                pending += self.segmenter.flush() if finished else self.segmenter.due(now)
+                await self._speak(pending)
+                if finished:
+                    break
+                if not pending:
+                    await self.output.changed(timeout=0.25)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a model failure must not kill the response
+            if self._on_error:
+                self._on_error(f"speech synthesis failed for {self.output.agent}: {exc}")
+        finally:
+            self._frames.put_nowait(None)
+
+    async def _speak(self, texts: list[str]) -> None:
+        for text in texts:
+            if not text.strip():
+                continue
+            await self._room.wait()
+            started = time.perf_counter()
+            pcm = await asyncio.to_thread(self.tts.synthesize, text, self.sample_rate)
+            self.synth_seconds += time.perf_counter() - started
+            index = len(self.segments)
+            self.segments.append(text)
+            step = int(FRAME_S * self.sample_rate) * 2
+            for offset in range(0, len(pcm), step):
+                chunk = pcm[offset : offset + step]
+                self._frames.put_nowait(AudioFrame(chunk, index))
+                self._buffered_s += len(chunk) / 2 / self.sample_rate
+            if self._buffered_s > SYNTH_AHEAD_S:
+                self._room.clear()

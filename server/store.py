@@ -1,0 +1,206 @@
+"""Durable state: project versions and conversation history, in SQLite (WAL).
+
+One connection guarded by a lock; callers on the event loop go through
+`asyncio.to_thread`. Version numbers are allocated inside an IMMEDIATE
+transaction, so concurrent creates of one name (even from several processes
+sharing the data dir) never duplicate or skip a version.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS project_versions (
+    account     TEXT NOT NULL,
+    project     TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    config_json TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (account, project, version)
+);
+CREATE TABLE IF NOT EXISTS history (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    account    TEXT NOT NULL,
+    project    TEXT NOT NULL,
+    uuid       TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    agent      TEXT NOT NULL DEFAULT '',
+    text       TEXT NOT NULL,
+    cut        INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_by_user ON history (account, project, uuid, id);
+"""
+
+
+class StoreError(RuntimeError):
+    """The store could not be read or written (disk full, read-only, damaged)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectVersion:
+    account: str
+    project: str
+    version: int
+    config: dict[str, Any]
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectSummary:
+    name: str
+    latest_version: int
+    version_count: int
+    last_created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    role: str  # "user" | "assistant"
+    agent: str
+    text: str
+    cut: bool
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class Store:
+    """Project versions per account, and conversation history per user."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / "distiller.sqlite3"
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=30
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- projects ----------------------------------------------------------
+
+    def create_version(self, account: str, project: str, config: dict[str, Any]) -> ProjectVersion:
+        """Store ``config`` as the next version of ``project``; all or nothing."""
+        config_json = json.dumps(config, separators=(",", ":"), ensure_ascii=False)
+        created_at = _now()
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                row = self._db.execute(
+                    "SELECT MAX(version) FROM project_versions WHERE account=? AND project=?",
+                    (account, project),
+                ).fetchone()
+                version = 0 if row[0] is None else row[0] + 1
+                self._db.execute(
+                    "INSERT INTO project_versions VALUES (?, ?, ?, ?, ?)",
+                    (account, project, version, config_json, created_at),
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StoreError(f"could not save project '{project}': {exc}") from exc
+        return ProjectVersion(account, project, version, config, created_at)
+
+    def get_version(self, account: str, project: str, version: int | None) -> ProjectVersion | None:
+        """A stored version, the latest when ``version`` is None; None if absent."""
+        query = (
+            "SELECT version, config_json, created_at FROM project_versions "
+            "WHERE account=? AND project=? "
+        )
+        params: tuple[Any, ...] = (account, project)
+        if version is None:
+            query += "ORDER BY version DESC LIMIT 1"
+        else:
+            query += "AND version=?"
+            params += (version,)
+        row = self._read_one(query, params)
+        if row is None:
+            return None
+        return ProjectVersion(account, project, row[0], json.loads(row[1]), row[2])
+
+    def list_projects(self, account: str) -> list[ProjectSummary]:
+        rows = self._read_all(
+            "SELECT project, MAX(version), COUNT(*), MAX(created_at) FROM project_versions "
+            "WHERE account=? GROUP BY project ORDER BY project",
+            (account,),
+        )
+        return [ProjectSummary(r[0], r[1], r[2], r[3]) for r in rows]
+
+    def list_versions(self, account: str, project: str) -> list[ProjectVersion]:
+        rows = self._read_all(
+            "SELECT version, config_json, created_at FROM project_versions "
+            "WHERE account=? AND project=? ORDER BY version",
+            (account, project),
+        )
+        return [ProjectVersion(account, project, r[0], json.loads(r[1]), r[2]) for r in rows]
+
+    # -- history -----------------------------------------------------------
+
+    def append_history(
+        self, account: str, project: str, uuid: str, entries: list[HistoryEntry]
+    ) -> None:
+        now = _now()
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT INTO history (account, project, uuid, role, agent, text, cut, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (account, project, uuid, e.role, e.agent, e.text, int(e.cut), now)
+                        for e in entries
+                    ],
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StoreError(f"could not save history: {exc}") from exc
+
+    def recent_history(
+        self, account: str, project: str, uuid: str, limit: int = 20
+    ) -> list[HistoryEntry]:
+        rows = self._read_all(
+            "SELECT role, agent, text, cut FROM history WHERE account=? AND project=? AND uuid=? "
+            "ORDER BY id DESC LIMIT ?",
+            (account, project, uuid, limit),
+        )
+        return [HistoryEntry(r[0], r[1], r[2], bool(r[3])) for r in reversed(rows)]
+
+    # -- helpers -----------------------------------------------------------
+
+    def _rollback(self) -> None:
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def _read_one(self, query: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        with self._lock:
+            try:
+                return self._db.execute(query, params).fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"could not read the store: {exc}") from exc
+
+    def _read_all(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(query, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"could not read the store: {exc}") from exc
