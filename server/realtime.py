@@ -86,7 +86,9 @@ async def _run_session(websocket: WebSocket, identity: SessionIdentity, spec) ->
         if websocket.client_state == WebSocketState.CONNECTED:
             await websocket.close(code=code, reason=reason)
 
-    speech, voice = await state.speech.for_session(spec, identity) if state.speech else (None, None)
+    speech, voice, problems = (
+        await state.speech.for_session(spec, identity) if state.speech else (None, None, [])
+    )
     session = RealtimeSession(
         identity=identity,
         spec=spec,
@@ -107,6 +109,8 @@ async def _run_session(websocket: WebSocket, identity: SessionIdentity, spec) ->
         voice.attach(session)
     try:
         await session.start()
+        for problem in problems:
+            await session.error(problem)
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":

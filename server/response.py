@@ -139,6 +139,14 @@ class Response:
         self._aborted = True
         self.interrupt()
 
+    def spoken_recently(self) -> str:
+        """The text whose speech was sent most recently (to recognise our own echo)."""
+        current = self._current
+        if current is None or current.track is None:
+            return ""
+        segments = current.track.segments[: current.spoken_segments]
+        return " ".join(segments[-2:])
+
     # -- running -------------------------------------------------------------
 
     async def run(self) -> None:

@@ -1,0 +1,213 @@
+"""A session's ears: turn detection, growing transcripts, end of turn, barge-in.
+
+Microphone audio arrives as ``input_audio_buffer.append`` frames. It is fed,
+in order and off the event loop, to a streaming VAD; while the user speaks
+the utterance is re-transcribed at most every ~0.5 s of new audio and sent as
+``response.audio_transcript.delta`` (the whole transcript so far). The turn
+ends after ``silence_ms`` of silence, or when the client stops recording
+(a commit followed by no more audio); the final transcript becomes a query.
+
+Barge-in (``turn_detection.barge_in``) interrupts an answer when the user
+really speaks over it. Against self-interruption it requires
+``min_speech_ms`` of speech, then transcribes what was heard and ignores it
+if it is only a backchannel ("uh-huh", "okay") or if its words are the words
+the assistant itself is speaking (its own voice leaking into the microphone:
+the server knows exactly what text it is playing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+from protocol import events
+from server.project import SpeechSpec
+from server.response import Query
+
+if TYPE_CHECKING:
+    from server.session import RealtimeSession
+
+log = logging.getLogger(__name__)
+
+PARTIAL_EVERY_S = 0.5  # re-decode the growing utterance at most this often (of new audio)
+RECORDING_STOPPED_S = 0.4  # a commit with no audio after it for this long ends the turn
+BACKCHANNELS = frozenset(
+    "uh huh uh-huh mhm mm hmm mm-hmm hm ok okay yeah yep yes right sure alright cool "
+    "nice great wow oh ah i see got it".split()
+)
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def words_of(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def is_backchannel(text: str) -> bool:
+    """True for a short acknowledgement that should not interrupt an answer."""
+    words = words_of(text)
+    return not words or (len(words) <= 3 and all(w in BACKCHANNELS for w in words))
+
+
+def is_echo(heard: str, playing: str) -> bool:
+    """True if most words heard are words the assistant is speaking right now."""
+    heard_words = words_of(heard)
+    playing_words = set(words_of(playing))
+    if not heard_words or not playing_words:
+        return False
+    overlap = sum(w in playing_words for w in heard_words)
+    return overlap / len(heard_words) >= 0.6
+
+
+class VoiceInput:
+    """Speech in for one session; `handle` takes the audio-related client events."""
+
+    def __init__(self, speech: SpeechSpec, vad: Any, asr: Any) -> None:
+        from server.speech.turns import TurnDetector
+
+        self.spec = speech
+        self.sample_rate = speech.sample_rate
+        self.asr = asr
+        self.detector = TurnDetector(
+            vad, speech.sample_rate, silence_ms=speech.silence_ms, min_speech_ms=speech.min_speech_ms
+        )
+        self.session: RealtimeSession | None = None
+        self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+        self._last_partial_bytes = 0
+        self._last_partial = ""
+        self._last_audio_at = 0.0
+        self._commit_check: asyncio.Task[None] | None = None
+        self._barge_checked = False
+        self._turn_lock = asyncio.Lock()  # one chunk or one end of turn at a time
+        self.client_playing = False
+
+    def attach(self, session: RealtimeSession) -> None:
+        self.session = session
+        self._worker = asyncio.create_task(self._run(), name="voice-input")
+
+    def close(self) -> None:
+        for task in (self._worker, self._commit_check):
+            if task is not None:
+                task.cancel()
+
+    # -- events --------------------------------------------------------------
+
+    async def handle(self, event: events.ClientEvent) -> None:
+        match event:
+            case events.InputAudioBufferAppend(audio=audio):
+                if not audio:
+                    return
+                if self._responding() and not self.spec.barge_in:
+                    return  # push-to-talk: the mic is not listened to during an answer
+                self._last_audio_at = time.monotonic()
+                self._audio.put_nowait(audio)
+            case events.InputAudioBufferCommit():
+                self._schedule_commit_check()
+            case events.InputAudioBufferClear():
+                self._audio.put_nowait(None)
+            case events.PlaybackStarted():
+                self.client_playing = True
+            case events.PlaybackStopped():
+                self.client_playing = False
+
+    def _responding(self) -> bool:
+        return self.session is not None and self.session.response is not None
+
+    # -- the ordered audio worker -------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            chunk = await self._audio.get()
+            async with self._turn_lock:
+                await self._process(chunk)
+
+    async def _process(self, chunk: bytes | None) -> None:
+        if chunk is None:
+            await asyncio.to_thread(self.detector.reset)
+            self._reset_turn()
+            return
+        try:
+            update = await asyncio.to_thread(self.detector.feed, chunk)
+        except Exception as exc:
+            await self._send_error(f"audio could not be processed: {exc}")
+            return
+        if update.ended:
+            await self._finish_turn(time.monotonic() - self.spec.silence_ms / 1000)
+            return
+        if self.detector.has_speech:
+            if self._responding() and self.spec.barge_in and not self._barge_checked:
+                await self._maybe_barge_in()
+            await self._maybe_partial()
+
+    async def _maybe_partial(self, *, force: bool = False) -> None:
+        audio = self.detector.utterance()
+        new_bytes = len(audio) - self._last_partial_bytes
+        if not force and new_bytes < PARTIAL_EVERY_S * self.sample_rate * 2:
+            return
+        self._last_partial_bytes = len(audio)
+        text = await asyncio.to_thread(self.asr.transcribe, audio, self.sample_rate)
+        if text and text != self._last_partial and self.session is not None:
+            self._last_partial = text
+            await self.session.send(events.TranscriptDelta(delta=text))
+
+    async def _maybe_barge_in(self) -> None:
+        session = self.session
+        response = session.response if session else None
+        if response is None:
+            return
+        self._barge_checked = True
+        heard = await asyncio.to_thread(self.asr.transcribe, self.detector.utterance(), self.sample_rate)
+        if is_backchannel(heard) or is_echo(heard, response.spoken_recently()):
+            log.debug("not a barge-in: %r", heard)
+            return
+        response.interrupt()
+
+    async def _finish_turn(self, speech_end: float) -> None:
+        audio = self.detector.utterance()
+        started = time.perf_counter()
+        text = await asyncio.to_thread(self.asr.transcribe, audio, self.sample_rate) if audio else ""
+        asr_s = time.perf_counter() - started
+        self._reset_turn()
+        await asyncio.to_thread(self.detector.reset)
+        session = self.session
+        if session is None or not text.strip():
+            return  # a turn with no speech in it gets no response
+        if self._responding() and not self.spec.barge_in:
+            return
+        await session.send(events.TranscriptDone(text=text))
+        await session.enqueue(Query(text=text, received_at=speech_end, asr_s=asr_s))
+
+    def _reset_turn(self) -> None:
+        self._last_partial_bytes = 0
+        self._last_partial = ""
+        self._barge_checked = False
+
+    # -- commits ---------------------------------------------------------------
+
+    def _schedule_commit_check(self) -> None:
+        """A commit ends the turn only if the client has stopped recording."""
+        if self._commit_check is not None:
+            self._commit_check.cancel()
+        committed_at = time.monotonic()
+        self._commit_check = asyncio.create_task(self._after_commit(committed_at))
+
+    async def _after_commit(self, committed_at: float) -> None:
+        await asyncio.sleep(RECORDING_STOPPED_S)
+        while not self._audio.empty():  # let the worker catch up with buffered audio
+            await asyncio.sleep(0.02)
+        async with self._turn_lock:
+            if self._last_audio_at > committed_at:
+                if self.detector.has_speech:
+                    await self._maybe_partial()
+                return  # still recording: the commit only refreshed the partial transcript
+            if self.detector.has_speech:
+                await self._finish_turn(self._last_audio_at)
+
+    async def _send_error(self, message: str) -> None:
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                await self.session.error(message)
