@@ -1,0 +1,1 @@
+"""The Realtime Distiller terminal app (``distiller``)."""

@@ -1,0 +1,185 @@
+"""Snapshots of the app's screens on canned data (pytest-textual-snapshot).
+
+No engine runs here: the app is started offline and fed the data its
+workers would otherwise fetch, so every pixel is deterministic. Behaviour
+against the real engine is covered by the Pilot tests in test_app_session.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from textual.pilot import Pilot
+
+from app.launch import LaunchOptions
+from app.main import DistillerApp
+from app.screens import ConfigScreen, CreateProjectScreen, DiffScreen
+from widgets import ProjectInfo, VersionInfo
+
+SIZE = (120, 40)
+AGENTS = ("Advisor Flow", "Researcher", "Market Data")
+
+
+def _at(hour: int) -> datetime:
+    return datetime(2025, 3, 14, hour, 5, tzinfo=UTC)
+
+
+PROJECTS = [
+    ProjectInfo(
+        "advisor-flow",
+        (
+            VersionInfo(0, _at(9), AGENTS, False),
+            VersionInfo(1, _at(10), AGENTS, True),
+            VersionInfo(2, _at(11), (*AGENTS, "Summarizer"), True),
+        ),
+    ),
+    ProjectInfo("voice-assistant", (VersionInfo(0, _at(12), ("Assistant",), True),)),
+    ProjectInfo(
+        "support_bot",
+        (
+            VersionInfo(0, _at(8), ("Triage", "Billing"), False),
+            VersionInfo(1, _at(13), ("Triage", "Billing"), False),
+        ),
+    ),
+]
+
+CONFIG_V1 = """\
+orchestrator:
+  agent_list:
+  - agent_name: Advisor Flow
+utility_agents:
+- agent_class: SearchAgent
+  agent_name: Researcher
+  agent_description: Finds background facts.
+- agent_class: CustomAgent
+  agent_name: Market Data
+  agent_description: Live prices, served by the app.
+super_agents:
+- agent_class: FlowSuperAgent
+  agent_name: Advisor Flow
+  config:
+    goal: Answer investment questions.
+    agent_list:
+    - agent_name: Researcher
+      next_step:
+      - Market Data
+    - agent_name: Market Data
+speech_config:
+  sample_rate: 16000
+"""
+
+CONFIG_V2 = CONFIG_V1.replace("Finds background facts.", "Finds facts and cites sources.").replace(
+    "sample_rate: 16000", "sample_rate: 24000\n  tts:\n    engine: piper"
+)
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times are shown in local time; pin it so snapshots match on every machine."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def offline_app() -> DistillerApp:
+    return DistillerApp(LaunchOptions(offline=True, uuid="demo-user"))
+
+
+async def _with_projects(pilot: Pilot[None]) -> None:
+    app = pilot.app
+    assert isinstance(app, DistillerApp)
+    app.browser.set_projects(PROJECTS)
+    app.browser.select("advisor-flow", 1)
+    app.browser.tree.focus()
+    await pilot.pause()
+
+
+def test_browser_with_projects_and_versions(snap_compare) -> None:
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=_with_projects)
+
+
+def test_config_view(snap_compare) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _with_projects(pilot)
+        await pilot.app.push_screen(ConfigScreen("advisor-flow", 1, CONFIG_V1))
+        await pilot.pause()
+
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_version_diff(snap_compare) -> None:
+    configs = {1: CONFIG_V1, 2: CONFIG_V2}
+
+    async def load(version: int) -> str:
+        return configs[version]
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _with_projects(pilot)
+        await pilot.app.push_screen(DiffScreen("advisor-flow", [0, 1, 2], 1, 2, load))
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_conversation_with_two_agents_one_skipped(snap_compare) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, DistillerApp)
+        await _with_projects(pilot)
+        app.status.set_connection("connected")
+        app.status.set_target("advisor-flow", 1)
+        turn = await app.conversation.start_turn("How can I protect my investments?")
+        researcher = await turn.answer_for("Researcher")
+        await researcher.append("Diversification is the **first** line of defence:\n\n")
+        await researcher.append("- spread money across asset classes\n- rebalance")
+        researcher.mark("skipped")
+        market = await turn.answer_for("Market Data")
+        await market.append("The index is up 1.2% today; bond yields hold at 4.1%.")
+        await turn.finish()
+        researcher.show_timings("first text 0.08 s")
+        market.show_timings("first text 0.31 s · first audio 0.74 s")
+        app.conversation.focus()
+        await pilot.pause()
+
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_create_dialog_shows_validation_error(snap_compare) -> None:
+    async def rejecting_create(path: str, name: str) -> list[str]:
+        return [
+            "super_agents[0].config.agent_list[1].agent_name: 'Market Datum' is not a "
+            "defined agent",
+            "speech_config.sample_rate: must be one of 8000, 16000, 22050, 24000, 48000",
+        ]
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await _with_projects(pilot)
+        screen = CreateProjectScreen(rejecting_create, path="examples/broken.yaml")
+        await pilot.app.push_screen(screen)
+        await pilot.pause()
+        await pilot.click("#create-submit")
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=run_before)
+
+
+def test_text_mode_status_bar(snap_compare) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, DistillerApp)
+        await _with_projects(pilot)
+        app._audio_ready(None, "no sound device found")
+        app.status.set_connection("connected")
+        app.status.set_target("advisor-flow", 1)
+        app.status.set_sample_rate(16000)
+        app.status.set_latency(0.74)
+        await pilot.pause()
+
+    assert snap_compare(offline_app(), terminal_size=(120, 12), run_before=run_before)
