@@ -465,7 +465,8 @@ class DistillerApp(App[None]):
                 if self.recording:
                     self._stop_recording(commit=False)
             else:
-                turn.user.show_transcript(turn.user.text + event.delta, final=False)
+                # Each delta carries the whole transcript so far (it is re-decoded).
+                turn.user.show_transcript(event.delta, final=False)
         elif isinstance(event, ev.ResponseCreated):
             self._response_active = True
         elif isinstance(event, ev.ResponseTextDelta):

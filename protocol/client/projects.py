@@ -1,0 +1,88 @@
+"""Typed answers of the project-listing endpoints (ours, not in the hosted API).
+
+The app's project browser shows these; dataclasses rather than dicts so a
+renamed or missing field fails here, loudly, instead of deep inside a widget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+__all__ = ["ProjectSummary", "ProjectVersion", "parse_project_list", "parse_version_list"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectSummary:
+    """One project of the account: its newest version and how many there are."""
+
+    name: str
+    latest_version: int
+    version_count: int
+    last_created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectVersion:
+    """One stored version of a project."""
+
+    version: int
+    created_at: datetime
+    agents: tuple[str, ...]
+    speech: bool
+
+
+class MalformedAnswer(ValueError):
+    """The server's answer does not have the documented shape."""
+
+
+def _field(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(obj, dict) or key not in obj:
+        raise MalformedAnswer(f"{where}: missing field '{key}'")
+    value = obj[key]
+    if (isinstance(value, bool) and kind is int) or not isinstance(value, kind):
+        raise MalformedAnswer(f"{where}: field '{key}' has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _timestamp(obj: Any, key: str, where: str) -> datetime:
+    text = _field(obj, key, str, where)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise MalformedAnswer(f"{where}: field '{key}' is not an ISO-8601 time: {text!r}") from None
+
+
+def parse_project_list(body: Any) -> list[ProjectSummary]:
+    """``GET /distiller/projects`` body -> summaries, in the server's order."""
+    items = _field(body, "projects", list, "project list")
+    return [
+        ProjectSummary(
+            name=_field(item, "name", str, f"projects[{i}]"),
+            latest_version=_field(item, "latest_version", int, f"projects[{i}]"),
+            version_count=_field(item, "version_count", int, f"projects[{i}]"),
+            last_created_at=_timestamp(item, "last_created_at", f"projects[{i}]"),
+        )
+        for i, item in enumerate(items)
+    ]
+
+
+def parse_version_list(body: Any) -> list[ProjectVersion]:
+    """``GET /distiller/projects/{name}`` body -> its versions, in the server's order."""
+    items = _field(body, "versions", list, "version list")
+    versions = []
+    for i, item in enumerate(items):
+        where = f"versions[{i}]"
+        agents = _field(item, "agents", list, where)
+        if not all(isinstance(a, str) for a in agents):
+            raise MalformedAnswer(f"{where}: field 'agents' must list strings")
+        versions.append(
+            ProjectVersion(
+                version=_field(item, "version", int, where),
+                created_at=_timestamp(item, "created_at", where),
+                agents=tuple(agents),
+                speech=_field(item, "speech", bool, where),
+            )
+        )
+    return versions
