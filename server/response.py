@@ -98,7 +98,9 @@ class Response:
         self._producers: list[asyncio.Task[None]] = []
         self._tracks: dict[str, SpeechTrack] = {}
         self._current: _Presentation | None = None
+        self._previous: _Presentation | None = None  # the agent presented last
         self._play_end = 0.0  # monotonic time the client finishes playing what was sent
+        self._playhead_moved = asyncio.Event()
         self.interrupted = False
         self._aborted = False
         self.errors: list[str] = []
@@ -106,10 +108,24 @@ class Response:
     # -- control from the session ------------------------------------------
 
     def skip_current(self) -> bool:
-        """Skip the agent being presented; False if there is none."""
+        """Skip the agent being heard; False if there is none.
+
+        Between agents (the next one not yet announced) the agent being heard
+        is the previous one, whose last audio is still playing on the client:
+        it is marked skipped and the next agent starts at once.
+        """
         current = self._current
-        if current is None or current.skipped or not current.announced:
+        if current is not None and not current.announced:
+            previous = self._previous
+            if previous is None or previous.skipped or self._play_end <= time.monotonic():
+                return False
+            previous.skipped = True
+            self.results[previous.agent].skipped = True
+            self._client_dropped_audio()
+            return True
+        if current is None or current.skipped:
             return False
+        self._client_dropped_audio()
         current.skipped = True
         self.results[current.agent].skipped = True
         if current.task is not None:
@@ -122,6 +138,7 @@ class Response:
     def interrupt(self) -> None:
         """Barge-in: stop all further speech and text of this response."""
         self.interrupted = True
+        self._client_dropped_audio()
         current = self._current
         if current is not None and not current.skipped:
             current.skipped = True
@@ -138,6 +155,11 @@ class Response:
         """The session is closing: cancel everything, send nothing more."""
         self._aborted = True
         self.interrupt()
+
+    def _client_dropped_audio(self) -> None:
+        """A skipping client drops its queued audio: playback ends now, not later."""
+        self._play_end = time.monotonic()
+        self._playhead_moved.set()
 
     def spoken_recently(self) -> str:
         """The text whose speech was sent most recently (to recognise our own echo)."""
@@ -218,6 +240,7 @@ class Response:
                 raise
         finally:
             self._current = None
+            self._previous = presentation
             result = self.results[agent]
             if presentation.track is not None:
                 track = presentation.track
@@ -269,9 +292,13 @@ class Response:
             self._stamp_first(presentation.agent, "first_audio_s")
 
     async def _wait_playhead(self, lead: float) -> None:
-        ahead = self._play_end - time.monotonic()
-        if ahead > lead:
-            await asyncio.sleep(ahead - lead)
+        """Wait until at most ``lead`` seconds of sent audio remain unplayed."""
+        while (ahead := self._play_end - time.monotonic()) > lead:
+            self._playhead_moved.clear()
+            try:
+                await asyncio.wait_for(self._playhead_moved.wait(), ahead - lead)
+            except TimeoutError:
+                return
 
     def _stamp_first(self, agent: str, attribute: str) -> None:
         result = self.results[agent]

@@ -108,11 +108,14 @@ async def test_skip_first_agent_stops_its_audio_and_the_second_follows(
     second_starts = next(i for i, f in enumerate(after)
                          if f["type"] == "response.text.delta" and f["role"] == "Second")
     first_audio_after_cancel = duration_s(audio_of(after[:second_starts]), rate)
-    assert first_audio_after_cancel <= 1.5  # only what was already on its way
+    # Only what was already on its way: the server runs at most ~1 s ahead of playback.
+    assert first_audio_after_cancel <= 2.5
+    first_audio = duration_s(audio_of(before), rate) + first_audio_after_cancel
     assert "First" not in {f.get("role") for f in after[second_starts:]}
     assert text_of(after, "Second") == LONG
     second_audio = duration_s(audio_of(after[second_starts:]), rate)
     assert second_audio > 5.0  # the second agent speaks its whole answer
+    assert first_audio < 0.5 * second_audio  # the first was cut well short of the same text
     assert frame_types(before + after).count("response.done") == 1
     assert frame_types(after)[-3:] == ["response.text.done", "response.audio.done", "response.done"]
     assert after[-1]["metadata"]["skipped"] == ["First"]
