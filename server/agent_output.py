@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 
@@ -47,10 +48,8 @@ class AgentOutput:
     async def changed(self, timeout: float) -> None:
         """Wait until a piece arrives or the agent finishes, at most ``timeout`` seconds."""
         event = self._changed
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
 
     async def iterate(self) -> AsyncIterator[str]:
         """Every piece from the first, as they arrive, until the agent finishes."""

@@ -70,7 +70,9 @@ class SpeechServices:
         if speech.speaks:
             try:
                 tts = await asyncio.to_thread(self.registry.tts, speech.tts_voice, speech.tts_speed)
-                out = SpeechOut(tts=tts, new_segmenter=SpeechSegmenter, sample_rate=speech.sample_rate)
+                out = SpeechOut(
+                    tts=tts, new_segmenter=SpeechSegmenter, sample_rate=speech.sample_rate
+                )
             except ModelLoadError as exc:
                 problems.append(f"speech output is off for this session: {exc}")
         listener = None

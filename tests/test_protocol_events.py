@@ -20,8 +20,9 @@ ALL_EVENTS = [
     events.PlaybackStarted(),
     events.PlaybackStopped(),
     events.Pong(),
-    events.ExecutorResult(request_id="r1", role="Market Data", content="42", account="a",
-                          project="p", uuid="u"),
+    events.ExecutorResult(
+        request_id="r1", role="Market Data", content="42", account="a", project="p", uuid="u"
+    ),
     events.SessionCreated(session={"project": "p"}, vad_enabled=True),
     events.TranscriptDelta(delta="hel"),
     events.TranscriptDone(text="hello"),
@@ -50,8 +51,13 @@ SDK_OBJECT = {"metadata", "kwargs"}
 
 
 @pytest.mark.parametrize(
-    "event", [e for e in ALL_EVENTS if type(e).type in events.SERVER_EVENT_TYPES
-              or isinstance(e, events.ExecutorRequest)], ids=lambda e: type(e).__name__,
+    "event",
+    [
+        e
+        for e in ALL_EVENTS
+        if type(e).type in events.SERVER_EVENT_TYPES or isinstance(e, events.ExecutorRequest)
+    ],
+    ids=lambda e: type(e).__name__,
 )
 def test_server_frames_pass_the_sdk_field_checks(event: events.Event) -> None:
     frame = json.loads(serialize(event))
@@ -66,9 +72,12 @@ def test_server_frames_pass_the_sdk_field_checks(event: events.Event) -> None:
 
 def test_wire_shapes_match_the_hosted_service() -> None:
     assert json.loads(serialize(events.Error(message="boom"))) == {
-        "type": "error", "error_detail": {"message": "boom"}}
+        "type": "error",
+        "error_detail": {"message": "boom"},
+    }
     assert json.loads(serialize(events.SessionCreated(vad_enabled=False)))["capabilities"] == {
-        "vad_enabled": False}
+        "vad_enabled": False
+    }
     request = json.loads(serialize(events.ExecutorRequest(role="R", request_id="x", kwargs={})))
     assert request["status"] == "wait" and "type" not in request
     result = json.loads(serialize(events.ExecutorResult(request_id="x", role="R", content="c")))
@@ -79,13 +88,20 @@ def test_wire_shapes_match_the_hosted_service() -> None:
 
 def test_error_frame_also_accepts_the_plain_error_field() -> None:
     assert parse('{"type": "error", "error": "no such project"}') == events.Error(
-        message="no such project")
+        message="no such project"
+    )
 
 
 def test_sdk_executor_result_with_extra_fields_parses() -> None:
-    frame = {"account": "local", "request_type": "executor", "project": "p:1", "uuid": "u",
-             "role": "Market Data", "request_id": "req_1",
-             "request_args": {"query": "", "image": None, "content": "up 3%", "memory_updates": None}}
+    frame = {
+        "account": "local",
+        "request_type": "executor",
+        "project": "p:1",
+        "uuid": "u",
+        "role": "Market Data",
+        "request_id": "req_1",
+        "request_args": {"query": "", "image": None, "content": "up 3%", "memory_updates": None},
+    }
     result = parse_client(json.dumps(frame))
     assert isinstance(result, events.ExecutorResult)
     assert (result.request_id, result.content, result.project) == ("req_1", "up 3%", "p:1")

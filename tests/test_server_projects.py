@@ -53,7 +53,9 @@ def test_listing_projects_and_versions(echo_server: EmbeddedServer) -> None:
     entry = next(p for p in projects["projects"] if p["name"] == "listed")
     assert entry["latest_version"] == 1 and entry["version_count"] == 2
     assert entry["last_created_at"].startswith("20")
-    detail = httpx.get(f"{echo_server.base_url}/distiller/projects/listed", headers=headers()).json()
+    detail = httpx.get(
+        f"{echo_server.base_url}/distiller/projects/listed", headers=headers()
+    ).json()
     assert [v["version"] for v in detail["versions"]] == [0, 1]
     assert detail["versions"][0]["agents"] == ["A", "B", "Flow"]
     assert all(v["speech"] for v in detail["versions"])
@@ -63,7 +65,9 @@ def test_listing_projects_and_versions(echo_server: EmbeddedServer) -> None:
 
 def test_concurrent_creates_never_duplicate_or_skip(echo_server: EmbeddedServer) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
-        responses = list(pool.map(lambda _: create(echo_server, "racy", flow_config("A")), range(24)))
+        responses = list(
+            pool.map(lambda _: create(echo_server, "racy", flow_config("A")), range(24))
+        )
     assert all(r.status_code == 201 for r in responses)
     assert sorted(r.json()["project_version"] for r in responses) == list(range(24))
 
@@ -75,21 +79,34 @@ def test_concurrent_creates_never_duplicate_or_skip(echo_server: EmbeddedServer)
         ({"project": "../etc", "config": {}}, 400, "may contain only letters"),
         ({"project": "ok"}, 400, "missing field 'config'"),
         ({"project": "ok", "config": "orchestrator: [unclosed"}, 422, "not valid YAML"),
-        ({"project": "ok", "config": {"orchestrator": {"agent_list": [{"agent_name": "Nobody"}]}}},
-         422, "orchestrator.agent_list[0].agent_name: unknown agent 'Nobody'"),
+        (
+            {
+                "project": "ok",
+                "config": {"orchestrator": {"agent_list": [{"agent_name": "Nobody"}]}},
+            },
+            422,
+            "orchestrator.agent_list[0].agent_name: unknown agent 'Nobody'",
+        ),
     ],
 )
-def test_bad_creates_are_refused_with_a_reason(echo_server: EmbeddedServer, body, status, message) -> None:
+def test_bad_creates_are_refused_with_a_reason(
+    echo_server: EmbeddedServer, body, status, message
+) -> None:
     response = httpx.post(f"{echo_server.base_url}/distiller/create", headers=headers(), json=body)
     assert response.status_code == status
     assert message in response.json()["error"]["message"]
-    assert httpx.post(f"{echo_server.base_url}/distiller/download", headers=headers(),
-                      json={"project": "ok"}).status_code == 404  # nothing half-created
+    assert (
+        httpx.post(
+            f"{echo_server.base_url}/distiller/download", headers=headers(), json={"project": "ok"}
+        ).status_code
+        == 404
+    )  # nothing half-created
 
 
 def test_body_that_is_not_json_is_a_400(echo_server: EmbeddedServer) -> None:
-    response = httpx.post(f"{echo_server.base_url}/distiller/create", headers=headers(),
-                          content=b"{not json")
+    response = httpx.post(
+        f"{echo_server.base_url}/distiller/create", headers=headers(), content=b"{not json"
+    )
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["error"]["message"]
 

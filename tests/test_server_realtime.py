@@ -37,8 +37,9 @@ async def test_two_agent_flow_streams_in_order(echo_server: EmbeddedServer) -> N
 
 
 async def test_branches_run_concurrently_but_present_in_order(echo_server: EmbeddedServer) -> None:
-    config = flow_config("Left", "Right", "Join", edges={"Left": ["Join"], "Right": ["Join"]},
-                         word_delay_ms=30)
+    config = flow_config(
+        "Left", "Right", "Join", edges={"Left": ["Join"], "Right": ["Join"]}, word_delay_ms=30
+    )
     create(echo_server, "diamond", config)
     async with session(echo_server, "diamond", "u-diamond") as peer:
         await peer.send({"type": "input_text", "text": "one two three four five"})
@@ -59,18 +60,26 @@ async def test_custom_agent_round_trip(echo_server: EmbeddedServer) -> None:
         assert request["status"] == "wait" and request["role"] == "Market Data"
         assert request["kwargs"]["query"] == "price of gold"
         assert request["kwargs"]["context"] == {"Researcher": "price of gold"}
-        await peer.send({
-            "account": "local", "project": "custom", "uuid": "u-custom", "role": "Market Data",
-            "request_type": "executor", "request_id": request["request_id"],
-            "request_args": {"content": "Gold is 2400 dollars.", "memory_updates": None},
-        })
+        await peer.send(
+            {
+                "account": "local",
+                "project": "custom",
+                "uuid": "u-custom",
+                "role": "Market Data",
+                "request_type": "executor",
+                "request_id": request["request_id"],
+                "request_args": {"content": "Gold is 2400 dollars.", "memory_updates": None},
+            }
+        )
         rest = await peer.until("response.done")
     assert text_of(rest, "Market Data") == "Gold is 2400 dollars."
     assert "errors" not in rest[-1]["metadata"]
 
 
 async def test_custom_agent_timeout_gives_a_clear_answer(echo_server: EmbeddedServer) -> None:
-    create(echo_server, "silent-custom", flow_config("Market Data", "Writer", custom=("Market Data",)))
+    create(
+        echo_server, "silent-custom", flow_config("Market Data", "Writer", custom=("Market Data",))
+    )
     async with session(echo_server, "silent-custom", "u-timeout") as peer:
         await peer.send({"type": "input_text", "text": "anything"})
         frames = await peer.until("response.done", timeout=30)  # server timeout is 2 s in tests
@@ -80,22 +89,30 @@ async def test_custom_agent_timeout_gives_a_clear_answer(echo_server: EmbeddedSe
     assert "Market Data" in frames[-1]["metadata"]["errors"]
 
 
-async def test_second_connection_of_a_user_is_refused_with_1011(echo_server: EmbeddedServer) -> None:
+async def test_second_connection_of_a_user_is_refused_with_1011(
+    echo_server: EmbeddedServer,
+) -> None:
     create(echo_server, "single", flow_config("A"))
-    async with session(echo_server, "single", "same-user"):
-        async with connect(echo_server, "single", "same-user") as second:
-            with pytest.raises(websockets.ConnectionClosedError) as closed:
-                await asyncio.wait_for(second.recv(), 10)
+    async with (
+        session(echo_server, "single", "same-user"),
+        connect(echo_server, "single", "same-user") as second,
+    ):
+        with pytest.raises(websockets.ConnectionClosedError) as closed:
+            await asyncio.wait_for(second.recv(), 10)
     assert closed.value.rcvd.code == 1011
     assert closed.value.rcvd.reason == "User is already connected"
     async with session(echo_server, "single", "same-user"):  # free again after the first left
         pass
 
 
-async def test_unknown_project_or_version_gets_an_error_then_close(echo_server: EmbeddedServer) -> None:
+async def test_unknown_project_or_version_gets_an_error_then_close(
+    echo_server: EmbeddedServer,
+) -> None:
     create(echo_server, "exists", flow_config("A"))
-    for ref, message in [("ghost", "project 'ghost' not found"),
-                         ("exists:9", "project 'exists' version 9 not found")]:
+    for ref, message in [
+        ("ghost", "project 'ghost' not found"),
+        ("exists:9", "project 'exists' version 9 not found"),
+    ]:
         async with connect(echo_server, ref, "u-ghost") as ws:
             frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
             assert frame == {"type": "error", "error_detail": {"message": message}}
@@ -130,7 +147,7 @@ async def test_cancel_mid_flow_skips_exactly_the_current_agent(echo_server: Embe
     roles = [f["role"] for f in frames if f["type"] == "response.text.delta"]
     first_part = roles[: roles.index("Second")] if "Second" in roles else roles
     assert set(first_part) <= {"First"}
-    assert "First" not in roles[roles.index("Second"):]  # nothing of First after the skip
+    assert "First" not in roles[roles.index("Second") :]  # nothing of First after the skip
     assert len(text_of(peer.received, "First")) < len(words)
     assert text_of(frames, "Second") == words and text_of(frames, "Third") == words
     assert types(frames).count("response.done") == 1
@@ -157,8 +174,10 @@ async def test_queries_during_a_response_are_queued(echo_server: EmbeddedServer)
         ('{"type": "input_text", "text": "   "}', "text is empty"),
         ('{"type": "input_audio_buffer.append", "audio": "@@not base64@@"}', "not valid base64"),
         ('{"type": "input_audio_buffer.append", "audio": "AAAA"}', "odd byte count"),
-        ('{"request_type": "executor", "request_id": "nope", "request_args": {"content": "x"}}',
-         "unknown request_id 'nope'"),
+        (
+            '{"request_type": "executor", "request_id": "nope", "request_args": {"content": "x"}}',
+            "unknown request_id 'nope'",
+        ),
     ],
 )
 async def test_bad_frames_get_an_error_and_the_session_lives(
@@ -173,7 +192,9 @@ async def test_bad_frames_get_an_error_and_the_session_lives(
         assert text_of(await peer.until("response.done"), "A") == "still here"
 
 
-async def test_oversized_frame_is_refused_and_the_session_lives(echo_server: EmbeddedServer) -> None:
+async def test_oversized_frame_is_refused_and_the_session_lives(
+    echo_server: EmbeddedServer,
+) -> None:
     create(echo_server, "big", flow_config("A"))
     async with session(echo_server, "big", "u-big") as peer:
         await peer.send(json.dumps({"type": "input_text", "text": "x" * (9 * 1024 * 1024)}))
@@ -185,8 +206,10 @@ async def test_oversized_frame_is_refused_and_the_session_lives(echo_server: Emb
 
 async def test_bad_frames_do_not_disturb_another_session(echo_server: EmbeddedServer) -> None:
     create(echo_server, "neighbours", flow_config("A", word_delay_ms=20))
-    async with session(echo_server, "neighbours", "calm") as calm, \
-            session(echo_server, "neighbours", "noisy") as noisy:
+    async with (
+        session(echo_server, "neighbours", "calm") as calm,
+        session(echo_server, "neighbours", "noisy") as noisy,
+    ):
         await calm.send({"type": "input_text", "text": "one two three four"})
         for _ in range(20):
             await noisy.send("garbage")

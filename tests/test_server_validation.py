@@ -63,14 +63,18 @@ def test_orchestrator_must_name_existing_agents() -> None:
 def test_flow_members_must_exist() -> None:
     config = flow_config("A")
     config["super_agents"][0]["config"]["agent_list"].append({"agent_name": "Nope"})
-    assert "super_agents[0].config.agent_list[1].agent_name: unknown agent 'Nope'" in errors_of(config)
+    assert "super_agents[0].config.agent_list[1].agent_name: unknown agent 'Nope'" in errors_of(
+        config
+    )
 
 
 def test_unknown_agent_class_lists_the_supported_ones() -> None:
     config = flow_config("A")
     config["utility_agents"][0]["agent_class"] = "TimeTravelAgent"
     (error,) = errors_of(config)
-    assert error.startswith("utility_agents[0].agent_class: unsupported agent class 'TimeTravelAgent'")
+    assert error.startswith(
+        "utility_agents[0].agent_class: unsupported agent class 'TimeTravelAgent'"
+    )
     for supported in ("LLMAgent", "SearchAgent", "AuthorAgent", "PlanningAgent", "CustomAgent"):
         assert supported in error
     config = flow_config("A")
@@ -110,7 +114,9 @@ def test_speech_keys_are_checked() -> None:
     errors = errors_of(config)
     assert any(e.startswith("speech_config.tts.engine: unsupported value 'espeak'") for e in errors)
     assert any(e.startswith("speech_config.tts.speed: must be between") for e in errors)
-    assert any(e.startswith("speech_config.turn_detection.silence_ms: must be an integer") for e in errors)
+    assert any(
+        e.startswith("speech_config.turn_detection.silence_ms: must be an integer") for e in errors
+    )
     assert any(e.startswith("speech_config.turn_detection.barge_in") for e in errors)
 
 

@@ -20,9 +20,11 @@ from tests.speech_helpers import duration_s, rms, silence, words
 from tests.wire import Peer, create, flow_config, session, text_of
 
 QUESTION = "What is the weather like in Paris today?"
-LONG = ("This is the first agent speaking. It has a lot to say about many things, "
-        "and it keeps talking for quite a while so that there is time to skip it. "
-        "Here is one more sentence, and then another one after that.")
+LONG = (
+    "This is the first agent speaking. It has a lot to say about many things, "
+    "and it keeps talking for quite a while so that there is time to skip it. "
+    "Here is one more sentence, and then another one after that."
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +32,13 @@ def tts():  # type: ignore[no-untyped-def]
     return load_tts()
 
 
-def voice_config(*agents: str, rate: int = 16000, barge_in: bool = False, tts_engine: str = "piper",
-                 word_delay_ms: int = 0) -> dict[str, Any]:
+def voice_config(
+    *agents: str,
+    rate: int = 16000,
+    barge_in: bool = False,
+    tts_engine: str = "piper",
+    word_delay_ms: int = 0,
+) -> dict[str, Any]:
     config = flow_config(*agents, word_delay_ms=word_delay_ms)
     config["speech_config"] = {
         "sample_rate": rate,
@@ -41,26 +48,33 @@ def voice_config(*agents: str, rate: int = 16000, barge_in: bool = False, tts_en
     return config
 
 
-async def speak(peer: Peer, pcm: bytes, rate: int, chunk_ms: int = 100, realtime: float = 0.0) -> None:
+async def speak(
+    peer: Peer, pcm: bytes, rate: int, chunk_ms: int = 100, realtime: float = 0.0
+) -> None:
     """Stream audio as appends; ``realtime`` > 0 paces it (1.0 = real time)."""
     step = 2 * (rate * chunk_ms // 1000)
     for offset in range(0, len(pcm), step):
-        chunk = pcm[offset: offset + step]
-        await peer.send({"type": "input_audio_buffer.append",
-                         "audio": base64.b64encode(chunk).decode()})
+        chunk = pcm[offset : offset + step]
+        await peer.send(
+            {"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}
+        )
         if realtime:
             await asyncio.sleep(chunk_ms / 1000 / realtime)
 
 
 def audio_of(frames: list[dict]) -> bytes:
-    return b"".join(base64.b64decode(f["audio"]) for f in frames if f["type"] == "response.audio.delta")
+    return b"".join(
+        base64.b64decode(f["audio"]) for f in frames if f["type"] == "response.audio.delta"
+    )
 
 
 def frame_types(frames: list[dict]) -> list[str]:
     return [f.get("type", "executor") for f in frames]
 
 
-async def test_spoken_question_is_transcribed_and_answered_aloud(speech_server: EmbeddedServer, tts) -> None:
+async def test_spoken_question_is_transcribed_and_answered_aloud(
+    speech_server: EmbeddedServer, tts
+) -> None:
     rate = 24000
     create(speech_server, "roundtrip", voice_config("Assistant", rate=rate))
     async with session(speech_server, "roundtrip", "u-round") as peer:
@@ -69,7 +83,8 @@ async def test_spoken_question_is_transcribed_and_answered_aloud(speech_server: 
     done = next(f for f in frames if f["type"] == "response.audio_transcript.done")
     assert jiwer.wer(words(QUESTION), words(done["text"])) <= 0.2
     assert frame_types(frames).index("response.audio_transcript.done") < frame_types(frames).index(
-        "response.created")
+        "response.created"
+    )
     answer_text = text_of(frames, "Assistant")
     assert words(answer_text) == words(done["text"])  # echo provider repeats the question
     audio = audio_of(frames)
@@ -77,14 +92,22 @@ async def test_spoken_question_is_transcribed_and_answered_aloud(speech_server: 
     assert 1.0 < seconds < 6.0  # about 2.5 s of speech for eight words at 24 kHz
     assert rms(audio) > 0.02
     assert frames[-1]["metadata"]["timings"]["asr_s"] > 0
-    assert frame_types(frames)[-3:] == ["response.text.done", "response.audio.done", "response.done"]
+    assert frame_types(frames)[-3:] == [
+        "response.text.done",
+        "response.audio.done",
+        "response.done",
+    ]
 
 
-async def test_partial_transcripts_grow_then_the_final_one(speech_server: EmbeddedServer, tts) -> None:
+async def test_partial_transcripts_grow_then_the_final_one(
+    speech_server: EmbeddedServer, tts
+) -> None:
     rate = 16000
     create(speech_server, "partials", voice_config("Assistant", rate=rate))
-    sentence = ("I would like to know how the markets did this week "
-                "and whether I should rebalance my savings account")
+    sentence = (
+        "I would like to know how the markets did this week "
+        "and whether I should rebalance my savings account"
+    )
     async with session(speech_server, "partials", "u-partial") as peer:
         await speak(peer, tts.synthesize(sentence, rate) + silence(1000, rate), rate, realtime=4.0)
         frames = await peer.until("response.audio_transcript.done", timeout=60)
@@ -105,8 +128,11 @@ async def test_skip_first_agent_stops_its_audio_and_the_second_follows(
         before = await peer.until("response.audio.delta", timeout=30)
         await peer.send({"type": "response.cancel"})
         after = await peer.until("response.done", timeout=60)
-    second_starts = next(i for i, f in enumerate(after)
-                         if f["type"] == "response.text.delta" and f["role"] == "Second")
+    second_starts = next(
+        i
+        for i, f in enumerate(after)
+        if f["type"] == "response.text.delta" and f["role"] == "Second"
+    )
     first_audio_after_cancel = duration_s(audio_of(after[:second_starts]), rate)
     # Only what was already on its way: the server runs at most ~1 s ahead of playback.
     assert first_audio_after_cancel <= 2.5
@@ -136,7 +162,9 @@ async def test_barge_in_interrupts_the_answer(speech_server: EmbeddedServer, tts
         await peer.send({"type": "input_text", "text": LONG})
         await peer.until("response.audio.delta", timeout=30)
         await peer.send({"type": "playback.started"})
-        await speak(peer, tts.synthesize(interruption, rate) + silence(1000, rate), rate, realtime=2.0)
+        await speak(
+            peer, tts.synthesize(interruption, rate) + silence(1000, rate), rate, realtime=2.0
+        )
         frames = await peer.until("response.done", timeout=30)
         assert "response.interrupted" in frame_types(frames)
         assert frames[-1]["metadata"].get("interrupted") is True
@@ -164,13 +192,17 @@ async def test_barge_in_ignores_the_assistants_own_voice_and_backchannels(
             if frame["type"] == "response.audio.delta":
                 echo += base64.b64decode(frame["audio"])
         await speak(peer, echo, rate, realtime=2.0)
-        await speak(peer, silence(300, rate) + tts.synthesize("Okay.", rate) + silence(800, rate), rate)
+        await speak(
+            peer, silence(300, rate) + tts.synthesize("Okay.", rate) + silence(800, rate), rate
+        )
         frames = await peer.until("response.done", timeout=60)
     assert "response.interrupted" not in frame_types(frames)
     assert "interrupted" not in frames[-1]["metadata"]
 
 
-async def test_push_to_talk_ignores_audio_during_an_answer(speech_server: EmbeddedServer, tts) -> None:
+async def test_push_to_talk_ignores_audio_during_an_answer(
+    speech_server: EmbeddedServer, tts
+) -> None:
     rate = 16000
     create(speech_server, "ptt", voice_config("Assistant", rate=rate, barge_in=False))
     async with session(speech_server, "ptt", "u-ptt") as peer:
@@ -178,8 +210,11 @@ async def test_push_to_talk_ignores_audio_during_an_answer(speech_server: Embedd
         await peer.until("response.audio.delta", timeout=30)
         await speak(peer, tts.synthesize(QUESTION, rate) + silence(800, rate), rate)
         frames = await peer.until("response.done", timeout=30)
-        assert not {"response.audio_transcript.delta", "response.audio_transcript.done",
-                    "response.interrupted"} & set(frame_types(frames))
+        assert not {
+            "response.audio_transcript.delta",
+            "response.audio_transcript.done",
+            "response.interrupted",
+        } & set(frame_types(frames))
         extra = [f async for f in _drain(peer, 2.0)]
         assert extra == []  # and no second response afterwards
 
@@ -193,7 +228,9 @@ async def test_a_turn_of_silence_gives_nothing(speech_server: EmbeddedServer) ->
         assert await peer.silent_for(2.0)
 
 
-async def test_commit_after_recording_stops_ends_the_turn(speech_server: EmbeddedServer, tts) -> None:
+async def test_commit_after_recording_stops_ends_the_turn(
+    speech_server: EmbeddedServer, tts
+) -> None:
     rate = 16000
     create(speech_server, "commit", voice_config("Assistant", rate=rate))
     async with session(speech_server, "commit", "u-commit") as peer:

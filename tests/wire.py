@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from typing import Any
 
@@ -18,7 +19,9 @@ def headers(key: str = "test-key") -> dict[str, str]:
     return {"Authorization": f"Bearer {key}", "airefinery_account": "local"}
 
 
-def create(server: EmbeddedServer, project: str, config: dict[str, Any], key: str = "test-key") -> httpx.Response:
+def create(
+    server: EmbeddedServer, project: str, config: dict[str, Any], key: str = "test-key"
+) -> httpx.Response:
     return httpx.post(
         f"{server.base_url}/distiller/create",
         headers=headers(key),
@@ -26,10 +29,14 @@ def create(server: EmbeddedServer, project: str, config: dict[str, Any], key: st
     )
 
 
-def flow_config(*agents: str, edges: dict[str, list[str]] | None = None, word_delay_ms: int = 0,
-                custom: tuple[str, ...] = ()) -> dict[str, Any]:
+def flow_config(
+    *agents: str,
+    edges: dict[str, list[str]] | None = None,
+    word_delay_ms: int = 0,
+    custom: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """A FlowSuperAgent over ``agents`` (a chain unless ``edges`` is given), text only."""
-    edges = edges if edges is not None else {a: [b] for a, b in zip(agents, agents[1:], strict=False)}
+    edges = edges if edges is not None else {a: [b] for a, b in itertools.pairwise(agents)}
     return {
         "orchestrator": {"agent_list": [{"agent_name": "Flow"}]},
         "utility_agents": [
@@ -100,13 +107,16 @@ class Peer:
         return False
 
 
-def connect(server: EmbeddedServer, project: str, uuid: str, key: str = "test-key",
-            account: str = "local"):  # type: ignore[no-untyped-def]
-    url = server.base_url.replace("http", "ws", 1) + f"/distiller/realtime/{account}/{project}/{uuid}"
+def connect(
+    server: EmbeddedServer, project: str, uuid: str, key: str = "test-key", account: str = "local"
+):  # type: ignore[no-untyped-def]
+    url = (
+        server.base_url.replace("http", "ws", 1) + f"/distiller/realtime/{account}/{project}/{uuid}"
+    )
     return websockets.connect(url, additional_headers=headers(key), max_size=2**27)
 
 
-class session:  # noqa: N801 - used as `async with session(...) as peer`
+class session:
     """Connect, read session.created, yield a `Peer`."""
 
     def __init__(self, server: EmbeddedServer, project: str, uuid: str, **kw: Any) -> None:
@@ -125,6 +135,7 @@ class session:  # noqa: N801 - used as `async with session(...) as peer`
 
 def text_of(frames: list[dict[str, Any]], role: str | None = None) -> str:
     return "".join(
-        f["content"] for f in frames
+        f["content"]
+        for f in frames
         if f.get("type") == "response.text.delta" and (role is None or f.get("role") == role)
     )

@@ -9,7 +9,15 @@ from server.llm.base import LLMError, LLMProvider, LLMSettings
 
 __all__ = ["LLMError", "LLMProvider", "LLMSettings", "ProviderFactory", "resolve_settings"]
 
-_KNOWN_KEYS = {"provider", "model", "base_url", "api_key_env", "max_tokens", "temperature", "timeout_s"}
+_KNOWN_KEYS = {
+    "provider",
+    "model",
+    "base_url",
+    "api_key_env",
+    "max_tokens",
+    "temperature",
+    "timeout_s",
+}
 
 
 def resolve_settings(
