@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sqlite3
 from typing import Any
 
 import jiwer
@@ -296,3 +297,41 @@ async def _drain(peer: Peer, seconds: float):  # type: ignore[no-untyped-def]
             yield await peer.recv(seconds)
     except TimeoutError:
         return
+
+
+async def test_a_voice_that_cannot_load_is_named_and_text_still_works(
+    speech_server: EmbeddedServer,
+) -> None:
+    config = voice_config("Assistant")
+    config["speech_config"]["tts"]["voice"] = "/nowhere/missing-voice.onnx"
+    create(speech_server, "broken-voice", config)
+    async with session(speech_server, "broken-voice", "u-broken") as peer:
+        error = await peer.recv()
+        assert error["type"] == "error"
+        message = error["error_detail"]["message"]
+        assert "speech output is off" in message and "missing-voice.onnx" in message
+        await peer.send({"type": "input_text", "text": "can you hear me"})
+        frames = await peer.until("response.done")
+    assert text_of(frames, "Assistant") == "can you hear me"
+    assert "response.audio.delta" not in frame_types(frames)
+
+
+async def test_history_keeps_only_what_was_heard_of_a_skipped_agent(
+    speech_server: EmbeddedServer,
+) -> None:
+    create(speech_server, "heard", voice_config("First", "Second"))
+    async with session(speech_server, "heard", "u-heard") as peer:
+        await peer.send({"type": "input_text", "text": LONG})
+        await peer.until("response.audio.delta", timeout=30)
+        await peer.send({"type": "response.cancel"})
+        await peer.until("response.done", timeout=60)
+    await asyncio.sleep(0.5)  # the history is written just after response.done
+    db = sqlite3.connect(speech_server.data_dir / "distiller.sqlite3")
+    rows = db.execute(
+        "SELECT agent, text, cut FROM history WHERE uuid = 'u-heard' AND role = 'assistant'"
+    ).fetchall()
+    db.close()
+    by_agent = {agent: (text, cut) for agent, text, cut in rows}
+    first_text, first_cut = by_agent["First"]
+    assert first_cut == 1 and 0 < len(first_text) < len(LONG) and LONG.startswith(first_text[:20])
+    assert by_agent["Second"] == (LONG, 0)
