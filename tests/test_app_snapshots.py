@@ -8,11 +8,12 @@ against the real engine is covered by the Pilot tests in test_app_session.py.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from app.launch import LaunchOptions
 from app.main import DistillerApp
@@ -86,6 +87,18 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     time.tzset()
 
 
+def steady(run_before: Callable[[Pilot[None]], Awaitable[None]]):  # type: ignore[no-untyped-def]
+    """Stop every text cursor blinking, so a snapshot never depends on when it is taken."""
+
+    async def wrapped(pilot: Pilot[None]) -> None:
+        await run_before(pilot)
+        for widget in pilot.app.screen.query(Input):
+            widget.cursor_blink = False
+        await pilot.pause()
+
+    return wrapped
+
+
 def offline_app() -> DistillerApp:
     return DistillerApp(LaunchOptions(offline=True, uuid="demo-user"))
 
@@ -100,7 +113,7 @@ async def _with_projects(pilot: Pilot[None]) -> None:
 
 
 def test_browser_with_projects_and_versions(snap_compare) -> None:
-    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=_with_projects)
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=steady(_with_projects))
 
 
 def test_config_view(snap_compare) -> None:
@@ -109,7 +122,7 @@ def test_config_view(snap_compare) -> None:
         await pilot.app.push_screen(ConfigScreen("advisor-flow", 1, CONFIG_V1))
         await pilot.pause()
 
-    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=steady(run_before))
 
 
 def test_version_diff(snap_compare) -> None:
@@ -124,7 +137,7 @@ def test_version_diff(snap_compare) -> None:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
 
-    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=steady(run_before))
 
 
 def test_conversation_with_two_agents_one_skipped(snap_compare) -> None:
@@ -147,7 +160,7 @@ def test_conversation_with_two_agents_one_skipped(snap_compare) -> None:
         app.conversation.focus()
         await pilot.pause()
 
-    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=steady(run_before))
 
 
 def test_create_dialog_shows_validation_error(snap_compare) -> None:
@@ -167,7 +180,7 @@ def test_create_dialog_shows_validation_error(snap_compare) -> None:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
 
-    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=run_before)
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=steady(run_before))
 
 
 def test_text_mode_status_bar(snap_compare) -> None:
@@ -182,4 +195,4 @@ def test_text_mode_status_bar(snap_compare) -> None:
         app.status.set_latency(0.74)
         await pilot.pause()
 
-    assert snap_compare(offline_app(), terminal_size=(120, 12), run_before=run_before)
+    assert snap_compare(offline_app(), terminal_size=(120, 12), run_before=steady(run_before))
