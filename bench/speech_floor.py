@@ -109,6 +109,51 @@ def _llm_timing(
     return first, rate
 
 
+def llm_first_sentence(
+    question: str, agent: str = "Assistant", instructions: str = "", max_tokens: int = 80
+) -> tuple[str, float]:
+    """(first sentence, seconds) for the embedded LLM answering ``question`` as the server would.
+
+    The prompt, sampling and stop sequences are the server's own; the sentence is cut
+    by the server's segmenter, so the floor speaks exactly what the engine would speak first.
+    """
+    from server.llm.base import LLMRequest
+    from server.llm.embedded import _SAMPLING, _stop_sequences, _Tidier, build_prompt
+    from server.speech.segmenter import SpeechSegmenter
+
+    llama = registry().llm_model()
+    request = LLMRequest(agent, instructions, question, max_tokens=max_tokens, temperature=0.0)
+    prompt = build_prompt(request)
+    segmenter = SpeechSegmenter()
+    tidy = _Tidier()
+    started = time.perf_counter()
+    chunks = llama.create_completion(
+        prompt, max_tokens=max_tokens, temperature=0.0, stop=_stop_sequences(agent),
+        stream=True, **_SAMPLING,
+    )
+    pieces: list[str] = []
+    try:
+        for chunk in chunks:
+            text = tidy.feed(chunk["choices"][0]["text"])
+            pieces = segmenter.push(text, time.monotonic()) if text else []
+            if pieces:
+                break
+    finally:
+        chunks.close()
+    if not pieces:
+        pieces = segmenter.flush()
+    return (pieces[0] if pieces else ""), time.perf_counter() - started
+
+
+def text_turn_floor(
+    question: str, agent: str = "Assistant", instructions: str = "", sample_rate: int = 16000
+) -> dict[str, float | str]:
+    """The floor under a text turn's first audio: LLM to its first sentence, then Piper on it."""
+    sentence, llm_s = llm_first_sentence(question, agent, instructions)
+    tts_s = tts_first_sentence_s(sentence, sample_rate) if sentence else 0.0
+    return {"sentence": sentence, "llm_s": llm_s, "tts_s": tts_s, "total_s": llm_s + tts_s}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(

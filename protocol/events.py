@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeAlias
 
@@ -440,10 +441,54 @@ def parse(frame: str | bytes, *, expect: Direction = "both") -> Event:
             raise ProtocolError("frame is not UTF-8 text") from None
     try:
         obj = json.loads(frame)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except RecursionError:
+        raise ProtocolError(_TOO_DEEP) from None
+    except json.JSONDecodeError as exc:
         raise ProtocolError(f"frame is not valid JSON ({exc})") from None
+    if _nesting_depth(obj) > MAX_NESTING:
+        raise ProtocolError(_TOO_DEEP)
     if not isinstance(obj, dict):
         raise ProtocolError(f"frame must be a JSON object, not {type(obj).__name__}")
+    if _ESCAPED_SURROGATE.search(frame):
+        _refuse_lone_surrogates(obj)
+    return _event_of(obj, expect)
+
+
+MAX_NESTING = 64  # real frames nest 3 or 4 levels; deeper is hostile or broken
+_TOO_DEEP = f"frame is nested too deeply (the limit is {MAX_NESTING} levels)"
+
+
+def _nesting_depth(obj: Any) -> int:
+    """How deeply lists and objects nest, without recursion (stops counting past the limit)."""
+    deepest = 0
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_NESTING:
+            return deepest
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+# JSON may escape UTF-16 surrogates; a lone one is not text and could not be sent back as UTF-8.
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _refuse_lone_surrogates(obj: Any) -> None:
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError("frame contains invalid Unicode (a lone UTF-16 surrogate)") from None
+
+
+def _event_of(obj: dict[str, Any], expect: Direction) -> Event:
     event_type = obj.get("type")
     if event_type is None:
         if obj.get("request_type") == "executor" and expect != "server":

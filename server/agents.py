@@ -29,7 +29,9 @@ class ExecutorBroker:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            await self._send(events.ExecutorRequest(role=role, request_id=request_id, kwargs=kwargs))
+            await self._send(
+                events.ExecutorRequest(role=role, request_id=request_id, kwargs=kwargs)
+            )
             return await asyncio.wait_for(future, timeout_s)
         except TimeoutError:
             self._expired.add(request_id)
@@ -67,7 +69,7 @@ class AgentContext:
 
 
 def instructions_for(agent: AgentSpec, goal: str = "") -> str:
-    """An LLM agent's instructions: its description, configured instructions, and the flow's goal."""
+    """An LLM agent's instructions: description, configured instructions, the flow's goal."""
     parts = [agent.description]
     for key in ("instructions", "system_prompt", "goal"):
         value = agent.config.get(key)

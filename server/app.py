@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from server import http_api, realtime
+from server.history_writer import HistoryWriter
 from server.http_api import ApiError
 from server.llm import ProviderFactory
 from server.settings import Settings
@@ -27,12 +28,15 @@ def create_app(settings: Settings, *, speech: Any = None, models: Any = None) ->
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.history_writer.start()
         yield
+        await app.state.history_writer.close()
         app.state.store.close()
 
     app = FastAPI(title="Realtime Distiller (embedded)", lifespan=lifespan)
     app.state.settings = settings
     app.state.store = Store(settings.data_dir)
+    app.state.history_writer = HistoryWriter(app.state.store)
     app.state.live_sessions = {}
     app.state.speech = speech
     app.state.models = models

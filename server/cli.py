@@ -24,26 +24,52 @@ def build_parser() -> argparse.ArgumentParser:
         prog="distiller-server",
         description="The embedded Realtime Distiller engine (HTTP + WebSocket), offline.",
     )
-    parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)")
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help="address to listen on (default %(default)s)"
+    )
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (default %(default)s)")
     parser.add_argument(
-        "--data-dir", type=Path, default=None,
+        "--data-dir",
+        type=Path,
+        default=None,
         help=f"where projects and history are stored (default {default_data_dir()})",
     )
     parser.add_argument(
-        "--api-key", action="append", default=[], metavar="ACCOUNT:KEY",
-        help="accept this bearer key for ACCOUNT (repeatable; also DISTILLER_API_KEYS=acct:key,...)",
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="ACCOUNT:KEY",
+        help="accept this bearer key for ACCOUNT (repeatable; or DISTILLER_API_KEYS=a:k,...)",
     )
     parser.add_argument(
-        "--default-provider", default="embedded", choices=["embedded", "echo", "openai"],
+        "--default-provider",
+        default="embedded",
+        choices=["embedded", "echo", "openai"],
         help="LLM provider for projects that do not name one (default %(default)s)",
     )
-    parser.add_argument("--lazy-models", action="store_true", help="load models on first use, not at start")
+    parser.add_argument(
+        "--lazy-models", action="store_true", help="load models on first use, not at start"
+    )
     parser.add_argument("--no-speech", action="store_true", help="text only: load no speech models")
     parser.add_argument("--ping-interval", type=float, default=10.0, help="seconds between PINGs")
-    parser.add_argument("--executor-timeout", type=float, default=30.0, help="seconds to wait for a custom agent")
-    parser.add_argument("--idle-timeout", type=float, default=0.0, help="close idle sessions after this many seconds (0 = never)")
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--executor-timeout", type=float, default=30.0, help="seconds to wait for a custom agent"
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=0.0,
+        help="close idle sessions after this many seconds (0 = never)",
+    )
+    parser.add_argument(
+        "--pong-timeout",
+        type=float,
+        default=300.0,
+        help="close sessions that answer no PING for this many seconds (0 = never)",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
     return parser
 
 
@@ -59,6 +85,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         ping_interval_s=args.ping_interval,
         executor_timeout_s=args.executor_timeout,
         idle_timeout_s=args.idle_timeout,
+        pong_timeout_s=args.pong_timeout,
     )
     check_exposure(settings)
     return settings
@@ -80,8 +107,10 @@ def main(argv: list[str] | None = None) -> int:
 
     speech, models = build_speech(settings, enabled=not args.no_speech)
     app = create_app(settings, speech=speech, models=models)
-    mode = "open mode (any bearer key = account 'local')" if settings.open_mode else (
-        f"{len(settings.api_keys)} API key(s)"
+    mode = (
+        "open mode (any bearer key = account 'local')"
+        if settings.open_mode
+        else (f"{len(settings.api_keys)} API key(s)")
     )
     print(
         f"distiller-server on http://{settings.host}:{settings.port} "
@@ -97,5 +126,6 @@ def main(argv: list[str] | None = None) -> int:
         ws_max_size=64 * 1024 * 1024,
         ws_ping_interval=None,
         ws_ping_timeout=None,
+        ws_per_message_deflate=False,  # audio is base64: compression costs CPU, saves little
     )
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -47,12 +48,17 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not raw:
         raise ApiError(400, "request body is empty; expected a JSON object")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_refuse_constant)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, f"request body is not valid JSON ({exc})") from None
     if not isinstance(body, dict):
         raise ApiError(400, "request body must be a JSON object")
     return body
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity are Python's JSON extensions, not JSON: no config may hold them."""
+    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
 
 
 def _project_name(value: Any) -> str:
@@ -76,17 +82,25 @@ def _version_number(value: Any) -> int | None:
     return number
 
 
-def _config_object(value: Any) -> Any:
-    """A config sent as an object, or as YAML/JSON text (as config/validate allows)."""
+async def _config_object(value: Any) -> Any:
+    """A config sent as an object, or as YAML/JSON text (as config/validate allows).
+
+    Parsing up to a megabyte of YAML is CPU work: it runs in a thread so other
+    sessions keep streaming meanwhile.
+    """
     if isinstance(value, str):
         try:
-            return load_config_text(value)
+            return await asyncio.to_thread(load_config_text, value)
         except ConfigTextError as exc:
             raise ApiError(422, str(exc)) from None
     return value
 
 
-def _validated(config: Any) -> None:
+async def _validated(config: Any) -> None:
+    await asyncio.to_thread(_validate_now, config)
+
+
+def _validate_now(config: Any) -> None:
     try:
         validate_config(config)
     except ConfigInvalid as exc:
@@ -109,8 +123,8 @@ async def create_project(request: Request) -> dict[str, Any]:
     project = _project_name(body.get("project"))
     if "config" not in body:
         raise ApiError(400, "missing field 'config'")
-    config = _config_object(body["config"])
-    _validated(config)
+    config = await _config_object(body["config"])
+    await _validated(config)
     try:
         version = await asyncio.to_thread(_store(request).create_version, account, project, config)
     except StoreError as exc:
@@ -141,7 +155,7 @@ async def validate_project_config(request: Request) -> dict[str, Any]:
     body = await _json_body(request)
     if "config" not in body:
         raise ApiError(400, "missing field 'config'")
-    _validated(_config_object(body["config"]))
+    await _validated(await _config_object(body["config"]))
     return {"message": "The configuration is valid."}
 
 
@@ -185,8 +199,19 @@ async def list_versions(request: Request, name: str) -> dict[str, Any]:
 
 @router.get("/healthz")
 async def health(request: Request) -> dict[str, Any]:
+    """Liveness, model status, and load: live sessions, asyncio tasks and threads.
+
+    The counts let operators (and the leak tests) see that closed sessions leave
+    no work behind; they say nothing about any account.
+    """
     models = request.app.state.models
-    return {"status": "ok", "models": models.status() if models is not None else {}}
+    return {
+        "status": "ok",
+        "models": models.status() if models is not None else {},
+        "sessions": len(request.app.state.live_sessions),
+        "tasks": len(asyncio.all_tasks()),
+        "threads": threading.active_count(),
+    }
 
 
 def _agent_names(config: dict[str, Any]) -> list[str]:

@@ -215,19 +215,25 @@ def _check_speech(check: _Checker, value: Any) -> SpeechSpec:
     turns = check.mapping(sc.get("turn_detection"), "speech_config.turn_detection", required=False)
     barge_in = turns.get("barge_in", False)
     if not isinstance(barge_in, bool):
-        check.fail("speech_config.turn_detection.barge_in", f"must be true or false, not {barge_in!r}")
+        check.fail(
+            "speech_config.turn_detection.barge_in", f"must be true or false, not {barge_in!r}"
+        )
         barge_in = False
     defaults = SpeechSpec()
     return SpeechSpec(
         sample_rate=sc.get("sample_rate") if sc.get("sample_rate") in SAMPLE_RATES else 16000,
-        asr_engine=check.choice(asr.get("engine"), "speech_config.asr.engine", "whisper", ASR_ENGINES),
+        asr_engine=check.choice(
+            asr.get("engine"), "speech_config.asr.engine", "whisper", ASR_ENGINES
+        ),
         asr_model=check.text(
             asr.get("model"), "speech_config.asr.model", required=False, default=defaults.asr_model
         ),
         asr_language=check.text(
             asr.get("language"), "speech_config.asr.language", required=False, default="en"
         ),
-        tts_engine=check.choice(tts.get("engine"), "speech_config.tts.engine", "piper", TTS_ENGINES),
+        tts_engine=check.choice(
+            tts.get("engine"), "speech_config.tts.engine", "piper", TTS_ENGINES
+        ),
         tts_voice=check.text(
             tts.get("voice"), "speech_config.tts.voice", required=False, default=defaults.tts_voice
         ),
@@ -235,13 +241,21 @@ def _check_speech(check: _Checker, value: Any) -> SpeechSpec:
             tts.get("speed"), "speech_config.tts.speed", 1.0, 0.25, 4.0, integer=False
         ),
         silence_ms=check.number(
-            turns.get("silence_ms"), "speech_config.turn_detection.silence_ms", 600, 100, 5000,
+            turns.get("silence_ms"),
+            "speech_config.turn_detection.silence_ms",
+            600,
+            100,
+            5000,
             integer=True,
         ),
         barge_in=barge_in,
         min_speech_ms=check.number(
-            turns.get("min_speech_ms"), "speech_config.turn_detection.min_speech_ms", 300, 50,
-            3000, integer=True,
+            turns.get("min_speech_ms"),
+            "speech_config.turn_detection.min_speech_ms",
+            300,
+            50,
+            3000,
+            integer=True,
         ),
     )
 
@@ -296,7 +310,9 @@ def _check_flow(
             check.fail(f"{vpath}.agent_name", f"agent '{step}' is listed twice in this flow")
             continue
         steps.append(step)
-        raw_successors.append((i, step, check.sequence(vertex.get("next_step"), f"{vpath}.next_step", required=False)))
+        raw_successors.append(
+            (i, step, check.sequence(vertex.get("next_step"), f"{vpath}.next_step", required=False))
+        )
     successors: dict[str, tuple[str, ...]] = {}
     for i, step, targets in raw_successors:
         valid: list[str] = []
@@ -341,16 +357,18 @@ def validate_config(config: Any) -> ProjectSpec:
     super_list = check.sequence(config.get("super_agents"), "super_agents", required=False)
     if len(utility_list) + len(super_list) > MAX_AGENTS:
         raise ConfigInvalid(
-            [f"the configuration defines {len(utility_list) + len(super_list)} agents; "
-             f"the limit is {MAX_AGENTS}"]
+            [
+                f"the configuration defines {len(utility_list) + len(super_list)} agents; "
+                f"the limit is {MAX_AGENTS}"
+            ]
         )
 
     seen: dict[str, str] = {}
     utility: dict[str, AgentSpec] = {}
     for i, entry in enumerate(utility_list):
         path = f"utility_agents[{i}]"
-        entry = check.mapping(entry, path)
-        if not entry:
+        if not isinstance(entry, dict):
+            check.mapping(entry, path)
             continue
         name = check.agent_name(entry.get("agent_name"), f"{path}.agent_name")
         agent_class = entry.get("agent_class")
@@ -378,8 +396,8 @@ def validate_config(config: Any) -> ProjectSpec:
     flows: dict[str, FlowSpec] = {}
     for i, entry in enumerate(super_list):
         path = f"super_agents[{i}]"
-        entry = check.mapping(entry, path)
-        if not entry:
+        if not isinstance(entry, dict):
+            check.mapping(entry, path)
             continue
         name = check.agent_name(entry.get("agent_name"), f"{path}.agent_name")
         agent_class = entry.get("agent_class")
@@ -400,13 +418,21 @@ def validate_config(config: Any) -> ProjectSpec:
 
     orchestrator = check.mapping(config.get("orchestrator"), "orchestrator")
     routes: list[str] = []
-    agent_list = check.sequence(orchestrator.get("agent_list"), "orchestrator.agent_list") if orchestrator else []
+    agent_list = (
+        check.sequence(orchestrator.get("agent_list"), "orchestrator.agent_list")
+        if isinstance(config.get("orchestrator"), dict)
+        else []
+    )
     if orchestrator and isinstance(orchestrator.get("agent_list"), list) and not agent_list:
         check.fail("orchestrator.agent_list", "must name at least one agent")
     for i, entry in enumerate(agent_list):
         path = f"orchestrator.agent_list[{i}]"
         entry = check.mapping(entry, path)
-        name = check.agent_name(entry.get("agent_name"), f"{path}.agent_name") if entry else None
+        name = (
+            check.agent_name(entry.get("agent_name"), f"{path}.agent_name")
+            if isinstance(agent_list[i], dict)
+            else None
+        )
         if name is None:
             continue
         if name not in utility and name not in flows:

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 ALREADY_CONNECTED = "User is already connected"
+CLOSE_FRAME_WAIT_S = 10.0
+RECONNECT_GRACE_S = 1.0  # how long a new connection waits for the user's old one to end
 
 
 def _split_project(ref: str) -> tuple[str, int | None, str | None]:
@@ -66,19 +68,59 @@ async def realtime(websocket: WebSocket, account: str, project_ref: str, uuid: s
         return
 
     key = (account, name, uuid)
-    if key in state.live_sessions:
+    if not await _previous_connection_gone(state.live_sessions, key):
         await websocket.accept()
         await websocket.close(code=1011, reason=ALREADY_CONNECTED)
         return
-    state.live_sessions[key] = websocket
+    ended = asyncio.Event()
+    state.live_sessions[key] = ended
+    closing: asyncio.Task[None] | None = None
     try:
         await websocket.accept()
-        await _run_session(websocket, SessionIdentity(account, name, stored.version, uuid), spec)
+        identity = SessionIdentity(account, name, stored.version, uuid)
+        closing = await _run_session(websocket, identity, spec)
     finally:
         state.live_sessions.pop(key, None)
+        ended.set()
+    if closing is not None:
+        # The session is over and its memory freed; give the close frame (and its
+        # reason) a bounded chance to reach a client that is slow to read.
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(closing, CLOSE_FRAME_WAIT_S)
 
 
-async def _run_session(websocket: WebSocket, identity: SessionIdentity, spec) -> None:  # type: ignore[no-untyped-def]
+async def _previous_connection_gone(live: dict, key: tuple[str, str, str]) -> bool:  # type: ignore[type-arg]
+    """True if no other connection of this user is live.
+
+    A client that reconnects right after leaving may arrive while its old
+    session is still being torn down; that one gets a moment to finish.
+    """
+    while key in live:
+        try:
+            await asyncio.wait_for(asyncio.shield(live[key].wait()), RECONNECT_GRACE_S)
+        except TimeoutError:
+            return False
+    return True
+
+
+async def _next_message(websocket: WebSocket, ended: asyncio.Event) -> dict | None:  # type: ignore[type-arg]
+    """The next client message, or None once the server has ended the session."""
+    receive = asyncio.ensure_future(websocket.receive())
+    stop = asyncio.ensure_future(ended.wait())
+    try:
+        await asyncio.wait({receive, stop}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if receive.done():
+        return receive.result()
+    receive.cancel()
+    return None
+
+
+async def _run_session(  # type: ignore[no-untyped-def]
+    websocket: WebSocket, identity: SessionIdentity, spec
+) -> asyncio.Task[None] | None:
+    """Serve one session until either side ends it; returns a close still being sent."""
     state = websocket.app.state
     settings = state.settings
 
@@ -93,12 +135,14 @@ async def _run_session(websocket: WebSocket, identity: SessionIdentity, spec) ->
         identity=identity,
         spec=spec,
         store=state.store,
+        history_writer=state.history_writer,
         providers=state.providers,
         default_provider=settings.default_provider,
         limits=SessionLimits(
             ping_interval_s=settings.ping_interval_s,
             executor_timeout_s=settings.executor_timeout_s,
             idle_timeout_s=settings.idle_timeout_s,
+            pong_timeout_s=settings.pong_timeout_s,
         ),
         send_text=websocket.send_text,
         close=close,
@@ -112,8 +156,8 @@ async def _run_session(websocket: WebSocket, identity: SessionIdentity, spec) ->
         for problem in problems:
             await session.error(problem)
         while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
+            message = await _next_message(websocket, session.ended)
+            if message is None or message["type"] == "websocket.disconnect":
                 break
             frame = message.get("text")
             if frame is None:
@@ -127,3 +171,4 @@ async def _run_session(websocket: WebSocket, identity: SessionIdentity, spec) ->
             await close(1011, "internal server error")
     finally:
         await session.shutdown()
+    return session.close_task

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -259,7 +259,7 @@ class Response:
         announced = False
         audio_task: asyncio.Task[None] | None = None
         try:
-            async for piece in output.iterate():
+            async for piece in _text_as_it_piles_up(output):
                 if not announced:
                     await self._wait_playhead(BOUNDARY_LEAD_S)
                     announced = presentation.announced = True
@@ -284,6 +284,12 @@ class Response:
             if frame is None:
                 return
             await self._wait_playhead(PLAYBACK_LEAD_S)
+            if presentation.skipped:
+                # A skip both wakes the playhead wait and cancels this task; when the two
+                # meet, asyncio.wait_for can return normally and the cancel is lost
+                # (bench.skip saw the skipped agent's speech play on to its end), so the
+                # flag, not the cancellation, decides.
+                return
             await self._send(events.ResponseAudioDelta(audio=frame.pcm), presentation.agent)
             presentation.spoken_segments = max(presentation.spoken_segments, frame.segment + 1)
             now = time.monotonic()
@@ -324,6 +330,27 @@ class Response:
         if self.interrupted:
             meta["interrupted"] = True
         return meta
+
+
+async def _text_as_it_piles_up(output: AgentOutput) -> AsyncIterator[str]:
+    """The agent's text as it arrives, with whatever piled up since the last send as one piece.
+
+    A model's tokens arrive one by one and still go out one by one; text that
+    arrives in a burst (an executor's result, the echo provider, a presenter
+    that waited for the playhead) goes out as one frame instead of a frame per
+    word: `bench.load` showed per-frame cost (JSON, WebSocket framing and
+    compression, one send each) bounding how many sessions a server holds.
+    """
+    index = 0
+    while True:
+        if index < len(output.pieces):
+            piece = "".join(output.pieces[index:])
+            index = len(output.pieces)
+            yield piece
+            continue
+        if output.done:
+            return
+        await output.changed(timeout=1.0)
 
 
 __all__ = ["FRAME_S", "AgentResult", "Query", "Response", "SpeechOut", "Step"]

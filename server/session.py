@@ -20,6 +20,7 @@ from typing import Any
 from protocol import events
 from server.agent_output import AgentOutput
 from server.agents import AgentContext, ExecutorBroker, run_agent
+from server.history_writer import HistoryWriter
 from server.llm import ProviderFactory
 from server.llm.base import HistoryTurn
 from server.orchestrator import plan_for, route
@@ -30,8 +31,30 @@ from server.store import HistoryEntry, Store
 log = logging.getLogger(__name__)
 
 
+PING_TAG = "\x00ping"  # agent names cannot hold control characters, so no clash
+NOT_READING = "Client is not reading: send queue over its limit"
+
+
 class SessionClosed(Exception):
     """Raised into senders once the session has begun closing."""
+
+
+async def cancel_and_wait(tasks: list[asyncio.Task[Any]], attempts: int = 5) -> None:
+    """Cancel tasks and wait until they are done, cancelling again if one is lost.
+
+    On Python 3.11 ``asyncio.wait_for`` can swallow a cancellation that lands
+    just as its inner wait finishes; a task that then loops on would keep its
+    session alive forever, so a cancel is repeated until it takes.
+    """
+    pending = {t for t in tasks if not t.done()}
+    for _ in range(attempts):
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+    if pending:
+        log.error("tasks would not stop: %s", [t.get_name() for t in pending])
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +65,7 @@ class SessionLimits:
     max_outbox_bytes: int = 32 * 1024 * 1024
     max_queued_queries: int = 32
     idle_timeout_s: float = 0.0  # 0 = no idle timeout
+    pong_timeout_s: float = 0.0  # 0 = never close a session for unanswered PINGs
     history_turns: int = 20
 
 
@@ -64,6 +88,10 @@ class Outbox:
         self._ready.set()
         return self._bytes <= self.limit_bytes
 
+    def clear(self) -> None:
+        self._frames.clear()
+        self._bytes = 0
+
     def withdraw(self, tag: str) -> int:
         """Drop every queued frame carrying ``tag``; returns how many were dropped."""
         kept = deque(item for item in self._frames if item[1] != tag)
@@ -72,13 +100,14 @@ class Outbox:
         self._bytes = sum(len(f) for f, _ in kept)
         return dropped
 
-    async def get(self) -> str:
+    async def get(self) -> tuple[str, str | None]:
+        """The next frame and its tag, waiting for one."""
         while not self._frames:
             self._ready.clear()
             await self._ready.wait()
-        frame, _ = self._frames.popleft()
+        frame, tag = self._frames.popleft()
         self._bytes -= len(frame)
-        return frame
+        return frame, tag
 
 
 @dataclass(slots=True)
@@ -97,6 +126,7 @@ class RealtimeSession:
         identity: SessionIdentity,
         spec: ProjectSpec,
         store: Store,
+        history_writer: HistoryWriter,
         providers: ProviderFactory,
         default_provider: str,
         limits: SessionLimits,
@@ -108,6 +138,7 @@ class RealtimeSession:
         self.identity = identity
         self.spec = spec
         self.store = store
+        self.history_writer = history_writer
         self.limits = limits
         self._send_text = send_text
         self._close = close
@@ -128,11 +159,20 @@ class RealtimeSession:
         self.response: Response | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._closing = False
+        self.ended = asyncio.Event()  # set when the server decides to end the session
+        self.close_task: asyncio.Task[None] | None = None
         self.last_activity = time.monotonic()
+        self.last_pong = time.monotonic()
+        # Bytes written to the socket, and how many of them the client has surely read:
+        # a PONG answers the oldest PING, so everything written before it was read.
+        self._written = 0
+        self._read_by_client = 0
+        self._ping_offsets: deque[int] = deque()
 
     # -- lifecycle -----------------------------------------------------------
 
     async def start(self) -> None:
+        await self.history_writer.flush()  # a reconnecting user sees their last turn
         turns = await asyncio.to_thread(
             self.store.recent_history,
             self.identity.account,
@@ -173,16 +213,27 @@ class RealtimeSession:
         self.executors.cancel_all()
         if self.voice is not None:
             self.voice.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_and_wait(self._tasks)
 
     async def close(self, code: int, reason: str) -> None:
-        if not self._closing:
-            self._closing = True
-            self.outbox.closed = True
+        """End the session with a reason the client can read.
+
+        The close frame is sent by a task of its own: towards a client that
+        stopped reading it can only go out once the client reads again, and
+        nothing else may wait for that. Queued frames are dropped at once.
+        """
+        if self._closing:
+            return
+        self._closing = True
+        self.outbox.closed = True
+        self.outbox.clear()
+        self.ended.set()
+
+        async def send_close() -> None:
             with contextlib.suppress(Exception):
                 await self._close(code, reason)
+
+        self.close_task = asyncio.create_task(send_close(), name="session:close")
 
     # -- outgoing ------------------------------------------------------------
 
@@ -193,24 +244,47 @@ class RealtimeSession:
             return
         if not within_bound:
             log.warning("closing %s: client is not reading", self.identity)
-            await self.close(1008, "Client is not reading: send queue over its limit")
+            await self.close(1008, NOT_READING)
 
     async def error(self, message: str) -> None:
         await self.send(events.Error(message=message))
 
     async def _sender(self) -> None:
+        """Write frames in order; close a client that stops reading them.
+
+        The transport may accept writes long after the client stopped reading
+        (kernel and event-loop buffers), so the bound is on what the client has
+        not acknowledged: bytes written since the last answered PING.
+        """
         while True:
-            frame = await self.outbox.get()
+            frame, tag = await self.outbox.get()
             await self._send_text(frame)
+            self._written += len(frame)
+            if tag == PING_TAG:
+                self._ping_offsets.append(self._written)
+            if self._written - self._read_by_client > self.limits.max_outbox_bytes:
+                await self.close(1008, NOT_READING)
+                return
 
     async def _pinger(self) -> None:
+        """PING every interval; close idle sessions and clients that stopped answering.
+
+        Both closes use a reason starting "Connection timeout", which the
+        published SDK turns into its ConnectionTimeoutError, and code 1008:
+        the SDK only looks at the reason of a close that is not 1000/1001.
+        """
         while True:
             await asyncio.sleep(self.limits.ping_interval_s)
-            await self.send(events.Ping())
+            await self.send(events.Ping(), PING_TAG)
+            now = time.monotonic()
             idle = self.limits.idle_timeout_s
-            if idle and time.monotonic() - self.last_activity > idle and self.response is None:
+            if idle and now - self.last_activity > idle and self.response is None:
                 minutes = idle / 60
-                await self.close(1000, f"Connection timeout (Idle for {minutes:g} minutes)")
+                await self.close(1008, f"Connection timeout (Idle for {minutes:.3g} minutes)")
+                return
+            silent = self.limits.pong_timeout_s
+            if silent and now - self.last_pong > silent:
+                await self.close(1008, f"Connection timeout (no PONG for {silent:g} seconds)")
                 return
 
     # -- incoming ------------------------------------------------------------
@@ -228,7 +302,9 @@ class RealtimeSession:
         except events.ProtocolError as exc:
             await self.error(str(exc))
             return
-        if not isinstance(event, events.Pong):
+        if isinstance(event, events.Pong):
+            self.last_pong = time.monotonic()
+        else:
             self.last_activity = time.monotonic()
         await self.handle(event)
 
@@ -260,7 +336,10 @@ class RealtimeSession:
                         )
                     return
                 await self.voice.handle(event)
-            case events.Pong() | events.SessionUpdate():
+            case events.Pong():
+                if self._ping_offsets:
+                    self._read_by_client = self._ping_offsets.popleft()
+            case events.SessionUpdate():
                 pass
 
     async def enqueue(self, query: Query) -> None:
@@ -275,7 +354,7 @@ class RealtimeSession:
     # -- responding ----------------------------------------------------------
 
     async def _responder(self) -> None:
-        while True:
+        while not self._closing:
             query = await self._queries.get()
             await self._respond(query)
 
@@ -303,9 +382,9 @@ class RealtimeSession:
             await response.run()
         finally:
             self.response = None
-        await self._remember(query, response)
+        self._remember(query, response)
 
-    async def _remember(self, query: Query, response: Response) -> None:
+    def _remember(self, query: Query, response: Response) -> None:
         entries = [HistoryEntry("user", "", query.text, False)]
         for name, result in response.results.items():
             heard = result.heard_text if result.skipped else result.full_text
@@ -317,9 +396,4 @@ class RealtimeSession:
         )
         del self.history[: max(0, len(self.history) - self.limits.history_turns)]
         identity = self.identity
-        try:
-            await asyncio.to_thread(
-                self.store.append_history, identity.account, identity.project, identity.uuid, entries
-            )
-        except Exception as exc:  # history is best effort; the answer was already given
-            log.error("could not save history for %s: %s", identity, exc)
+        self.history_writer.submit(identity.account, identity.project, identity.uuid, entries)

@@ -38,6 +38,7 @@ class Settings:
     ping_interval_s: float = 10.0
     executor_timeout_s: float = 30.0
     idle_timeout_s: float = 0.0
+    pong_timeout_s: float = 300.0
 
     @property
     def open_mode(self) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +18,13 @@ from server.agent_output import AgentOutput
 
 FRAME_S = 0.12  # audio per response.audio.delta frame
 SYNTH_AHEAD_S = 2.0  # synthesised audio a track may hold before it is sent
+
+# Syntheses run one at a time anyway (a voice serialises on its lock; two would
+# only fight over the cores). Waiting for that lock inside asyncio's shared
+# default pool parked all its workers there under load, so unrelated off-loop
+# work (saving history, loading a session) queued behind speech and the next
+# turn's first *text* came seconds late in `bench.load`. Speech waits here.
+_SYNTHESIS_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
 
 
 class Synthesizer(Protocol):
@@ -108,7 +116,10 @@ class SpeechTrack:
                 continue
             await self._room.wait()
             started = time.perf_counter()
-            pcm = await asyncio.to_thread(self.tts.synthesize, text, self.sample_rate)
+            loop = asyncio.get_running_loop()
+            pcm = await loop.run_in_executor(
+                _SYNTHESIS_POOL, self.tts.synthesize, text, self.sample_rate
+            )
             self.synth_seconds += time.perf_counter() - started
             index = len(self.segments)
             self.segments.append(text)

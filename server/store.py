@@ -8,7 +8,9 @@ sharing the data dir) never duplicate or skip a version.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -80,7 +82,18 @@ class Store:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / "distiller.sqlite3"
         self._lock = threading.Lock()
+        # A read-only data dir (a read-only volume, a backup being inspected) still serves
+        # its projects; creates fail with a clear reason instead of the server not starting.
+        self.read_only = self.path.exists() and not os.access(data_dir, os.W_OK)
         try:
+            if self.read_only:
+                self._db = sqlite3.connect(
+                    f"file:{self.path}?mode=ro&immutable=1",
+                    uri=True,
+                    check_same_thread=False,
+                    isolation_level=None,
+                )
+                return
             self._db = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=30
             )
@@ -98,6 +111,8 @@ class Store:
 
     def create_version(self, account: str, project: str, config: dict[str, Any]) -> ProjectVersion:
         """Store ``config`` as the next version of ``project``; all or nothing."""
+        if self.read_only:
+            raise StoreError(f"the data dir {self.path.parent} is read-only")
         config_json = json.dumps(config, separators=(",", ":"), ensure_ascii=False)
         created_at = _now()
         with self._lock:
@@ -115,7 +130,7 @@ class Store:
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
-                raise StoreError(f"could not save project '{project}': {exc}") from exc
+                raise StoreError(f"could not save project '{project}': {self._why(exc)}") from exc
         return ProjectVersion(account, project, version, config, created_at)
 
     def get_version(self, account: str, project: str, version: int | None) -> ProjectVersion | None:
@@ -156,22 +171,30 @@ class Store:
     def append_history(
         self, account: str, project: str, uuid: str, entries: list[HistoryEntry]
     ) -> None:
+        self.append_history_batch([(account, project, uuid, entries)])
+
+    def append_history_batch(self, batch: list[tuple[str, str, str, list[HistoryEntry]]]) -> None:
+        """Several users' turns in one transaction: one commit for many sessions."""
+        if self.read_only:
+            raise StoreError(f"the data dir {self.path.parent} is read-only")
         now = _now()
+        rows = [
+            (account, project, uuid, e.role, e.agent, e.text, int(e.cut), now)
+            for account, project, uuid, entries in batch
+            for e in entries
+        ]
         with self._lock:
             try:
                 self._db.execute("BEGIN")
                 self._db.executemany(
                     "INSERT INTO history (account, project, uuid, role, agent, text, cut, "
                     "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (account, project, uuid, e.role, e.agent, e.text, int(e.cut), now)
-                        for e in entries
-                    ],
+                    rows,
                 )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
-                raise StoreError(f"could not save history: {exc}") from exc
+                raise StoreError(f"could not save history: {self._why(exc)}") from exc
 
     def recent_history(
         self, account: str, project: str, uuid: str, limit: int = 20
@@ -185,11 +208,16 @@ class Store:
 
     # -- helpers -----------------------------------------------------------
 
+    def _why(self, exc: sqlite3.Error) -> str:
+        """SQLite's reason, with the likely cause when the disk refused the write."""
+        text = str(exc)
+        if any(word in text for word in ("disk I/O", "full", "readonly", "read-only")):
+            return f"{text} (is the disk holding {self.path.parent} full or read-only?)"
+        return text
+
     def _rollback(self) -> None:
-        try:
+        with contextlib.suppress(sqlite3.Error):
             self._db.execute("ROLLBACK")
-        except sqlite3.Error:
-            pass
 
     def _read_one(self, query: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         with self._lock:

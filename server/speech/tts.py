@@ -103,6 +103,38 @@ def resolve_voice(voice: str, search_dir: Path | None = None) -> tuple[Path, Pat
     return model, config
 
 
+def _load_voice(model: Path, config: Path) -> Any:
+    """A PiperVoice whose ONNX session does not spin.
+
+    ``PiperVoice.load`` uses onnxruntime's defaults, whose worker threads
+    busy-wait between runs and so take CPU from the LLM generating the next
+    sentence at the same time; without spinning Piper is as fast (measured
+    in `bench.speech_floor`) and leaves the cores to whoever needs them.
+    """
+    import json
+
+    import onnxruntime
+    from piper import PiperConfig, PiperVoice
+    from piper.voice import ESPEAK_DATA_DIR
+
+    from server.speech.models import speech_threads
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = speech_threads()
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(
+        str(model), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    settings = json.loads(config.read_text(encoding="utf-8"))
+    return PiperVoice(
+        config=PiperConfig.from_dict(settings),
+        session=session,
+        espeak_data_dir=Path(ESPEAK_DATA_DIR),
+        download_dir=Path.cwd(),
+    )
+
+
 def load_tts(
     voice: str = BUNDLED_VOICE, speed: float = 1.0, search_dir: Path | None = None
 ) -> TextToSpeech:
@@ -113,11 +145,11 @@ def load_tts(
         raise ModelLoadError(f"TTS speed {speed} is out of range ({MIN_SPEED}..{MAX_SPEED})")
     model, config = resolve_voice(voice, search_dir)
     try:
-        from piper import PiperVoice
+        import piper  # noqa: F401 - missing Piper gets the install hint, not a bare ImportError
     except ImportError as exc:
         raise ModelLoadError(f"Piper TTS is not installed: {INSTALL_HINT}") from exc
     try:
-        piper_voice = PiperVoice.load(model, config_path=config)
+        piper_voice = _load_voice(model, config)
     except Exception as exc:
         raise ModelLoadError(
             f"TTS voice {voice!r}: file damaged or not a Piper voice: {model} ({exc})"

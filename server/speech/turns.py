@@ -90,6 +90,17 @@ class TurnDetector:
             return bytes(self._audio[self._byte_index(self._utterance_start) :])
         return self._finished
 
+    def pending_utterance(self) -> bytes | None:
+        """The utterance as `utterance` will give it if the turn ends in this silence; else None.
+
+        Available once ``TAIL_MS`` of silence follows speech (the kept audio is
+        complete then), so the caller can transcribe during the rest of the
+        silence window instead of after it. None while speech goes on.
+        """
+        if not self.has_speech or self._speaking or self._silence_ms < TAIL_MS:
+            return None
+        return bytes(self._audio[self._byte_index(self._utterance_start) : self._tail_end()])
+
     @property
     def has_speech(self) -> bool:
         """Whether ``min_speech_ms`` of speech has been heard in this utterance."""
@@ -165,11 +176,14 @@ class TurnDetector:
         self._speech_ms = 0.0
         return False
 
+    def _tail_end(self) -> int:
+        """Byte offset in the buffer just after the kept tail of silence after the last speech."""
+        return self._byte_index(self._last_speech_end + round(TAIL_MS * self.sample_rate / 1000))
+
     def _finish(self) -> None:
         """Close the utterance: keep its audio up to a short tail after the last speech."""
-        tail = round(TAIL_MS * self.sample_rate / 1000)
-        end = self._byte_index(self._last_speech_end + tail)
-        self._finished = bytes(self._audio[self._byte_index(self._utterance_start) : end])
+        start = self._byte_index(self._utterance_start)
+        self._finished = bytes(self._audio[start : self._tail_end()])
         self._in_utterance = False
         self._silence_ms = 0.0
 
