@@ -254,17 +254,26 @@ async def test_a_client_that_never_reads_is_closed_with_a_reason_and_memory_is_b
             url, additional_headers=headers(), max_size=2**27, max_queue=1, ping_interval=None
         ) as ws:
             word = "x" * (6 * 1024 * 1024)  # echoed back as one 6 MiB delta per query
-            for _ in range(12):  # 72 MiB of answers, against a 32 MiB send queue
-                await ws.send(json.dumps({"type": "input_text", "text": word}))
-            # Wait for the server to give up on us, then read what it sent.
-            deadline = time.monotonic() + 20
-            while _health(server)["sessions"] and time.monotonic() < deadline:
-                await asyncio.sleep(0.2)
-            peak_growth = _rss_mb(server) - rss_before
-            assert _health(server)["sessions"] == 0, "the server should have closed the session"
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                while True:
-                    await asyncio.wait_for(ws.recv(), 30)
+
+            async def flood() -> None:
+                for _ in range(12):  # 72 MiB of answers, against a 32 MiB bound
+                    await ws.send(json.dumps({"type": "input_text", "text": word}))
+
+            # In the background: once the server gives up it stops reading us too,
+            # and a send would then wait for ever.
+            sender = asyncio.create_task(flood())
+            try:
+                # Wait for the server to give up on us, then read what it sent.
+                deadline = time.monotonic() + 30
+                while _health(server)["sessions"] and time.monotonic() < deadline:
+                    await asyncio.sleep(0.2)
+                peak_growth = _rss_mb(server) - rss_before
+                assert _health(server)["sessions"] == 0, "the server should have closed the session"
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    while True:
+                        await asyncio.wait_for(ws.recv(), 30)
+            finally:
+                sender.cancel()
         assert _health(server)["sessions"] == 0
         assert closed.value.rcvd is not None, "the server said why it closed"
         assert closed.value.rcvd.code == 1008

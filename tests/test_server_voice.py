@@ -335,3 +335,29 @@ async def test_history_keeps_only_what_was_heard_of_a_skipped_agent(
     first_text, first_cut = by_agent["First"]
     assert first_cut == 1 and 0 < len(first_text) < len(LONG) and LONG.startswith(first_text[:20])
     assert by_agent["Second"] == (LONG, 0)
+
+
+async def test_skipping_agent_after_agent_leaves_none_of_their_audio(
+    speech_server: EmbeddedServer,
+) -> None:
+    rate = 16000
+    create(speech_server, "skip-twice", voice_config("First", "Second", "Third", rate=rate))
+    async with session(speech_server, "skip-twice", "u-skip2") as peer:
+        await peer.send({"type": "input_text", "text": LONG})
+        await peer.until("response.audio.delta", timeout=30)
+        await peer.send({"type": "response.cancel"})
+        # wait for Second to speak, then skip it too
+        while True:
+            frame = await peer.recv(timeout=30)
+            if frame["type"] == "response.text.delta" and frame["role"] == "Second":
+                break
+        await peer.until("response.audio.delta", timeout=30)
+        await peer.send({"type": "response.cancel"})
+        rest = await peer.until("response.done", timeout=60)
+    third_starts = next(
+        i for i, f in enumerate(rest) if f["type"] == "response.text.delta" and f["role"] == "Third"
+    )
+    assert duration_s(audio_of(rest[:third_starts]), rate) <= 2.5  # only what was on its way
+    assert {f.get("role") for f in rest[third_starts:]} <= {"Third", None}
+    assert duration_s(audio_of(rest[third_starts:]), rate) > 5.0
+    assert rest[-1]["metadata"]["skipped"] == ["First", "Second"]
