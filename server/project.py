@@ -343,6 +343,35 @@ def _check_flow(
     )
 
 
+def _agent_entry(
+    check: _Checker, entry: Any, path: str, classes: tuple[str, ...], kind: str
+) -> tuple[str | None, str, bool] | None:
+    """An agent entry's name and class, checked: (name, class, class supported)."""
+    if not isinstance(entry, dict):
+        check.mapping(entry, path)
+        return None
+    name = check.agent_name(entry.get("agent_name"), f"{path}.agent_name")
+    agent_class = entry.get("agent_class")
+    supported = agent_class in classes
+    if not supported:
+        check.fail(
+            f"{path}.agent_class",
+            f"unsupported {kind} {agent_class!r}; supported: " + ", ".join(classes),
+        )
+    return name, str(agent_class), supported
+
+
+def _claim_name(check: _Checker, seen: dict[str, str], name: str | None, path: str) -> bool:
+    """Record an agent name; False (with an error) if it is missing or already taken."""
+    if name is None:
+        return False
+    if name in seen:
+        check.fail(f"{path}.agent_name", f"duplicate agent name '{name}' (also {seen[name]})")
+        return False
+    seen[name] = path
+    return True
+
+
 def validate_config(config: Any) -> ProjectSpec:
     """Check a project configuration; raise `ConfigInvalid` listing every problem."""
     check = _Checker()
@@ -367,25 +396,14 @@ def validate_config(config: Any) -> ProjectSpec:
     utility: dict[str, AgentSpec] = {}
     for i, entry in enumerate(utility_list):
         path = f"utility_agents[{i}]"
-        if not isinstance(entry, dict):
-            check.mapping(entry, path)
+        head = _agent_entry(check, entry, path, UTILITY_AGENT_CLASSES, "agent class")
+        if head is None:
             continue
-        name = check.agent_name(entry.get("agent_name"), f"{path}.agent_name")
-        agent_class = entry.get("agent_class")
-        if agent_class not in UTILITY_AGENT_CLASSES:
-            check.fail(
-                f"{path}.agent_class",
-                f"unsupported agent class {agent_class!r}; supported: "
-                + ", ".join(UTILITY_AGENT_CLASSES),
-            )
+        name, agent_class, _ = head
         agent_config = check.mapping(entry.get("config"), f"{path}.config", required=False)
         _check_llm_config(check, agent_config.get("llm_config"), f"{path}.config.llm_config")
-        if name is None:
+        if not _claim_name(check, seen, name, path):
             continue
-        if name in seen:
-            check.fail(f"{path}.agent_name", f"duplicate agent name '{name}' (also {seen[name]})")
-            continue
-        seen[name] = path
         utility[name] = AgentSpec(
             name=name,
             agent_class=str(agent_class),
@@ -396,24 +414,12 @@ def validate_config(config: Any) -> ProjectSpec:
     flows: dict[str, FlowSpec] = {}
     for i, entry in enumerate(super_list):
         path = f"super_agents[{i}]"
-        if not isinstance(entry, dict):
-            check.mapping(entry, path)
+        head = _agent_entry(check, entry, path, SUPER_AGENT_CLASSES, "super agent class")
+        if head is None or not head[2]:
             continue
-        name = check.agent_name(entry.get("agent_name"), f"{path}.agent_name")
-        agent_class = entry.get("agent_class")
-        if agent_class not in SUPER_AGENT_CLASSES:
-            check.fail(
-                f"{path}.agent_class",
-                f"unsupported super agent class {agent_class!r}; supported: "
-                + ", ".join(SUPER_AGENT_CLASSES),
-            )
+        name = head[0]
+        if not _claim_name(check, seen, name, path):
             continue
-        if name is None:
-            continue
-        if name in seen:
-            check.fail(f"{path}.agent_name", f"duplicate agent name '{name}' (also {seen[name]})")
-            continue
-        seen[name] = path
         flows[name] = _check_flow(check, i, entry, name, utility)
 
     orchestrator = check.mapping(config.get("orchestrator"), "orchestrator")
