@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from protocol import AsyncDistillerClient
 from server.embedded import EmbeddedServer
 
 
@@ -35,3 +38,30 @@ def speech_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+@pytest.fixture
+def client(echo_server: EmbeddedServer) -> Iterator[AsyncDistillerClient]:
+    """Our SDK's client on the echo server, with the null audio backend."""
+    sdk = AsyncDistillerClient(
+        api_key=echo_server.api_key, base_url=echo_server.base_url, audio_backend="null"
+    )
+    yield sdk
+    sdk.close()
+
+
+@pytest.fixture
+def wire_log(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
+    """Types of the frames this process sent, in order (set up before connecting)."""
+    caplog.set_level(logging.DEBUG, logger="websockets.client")
+
+    def sent() -> list[str]:
+        types = []
+        for record in caplog.records:
+            message = record.getMessage()
+            if record.name == "websockets.client" and message.startswith("> TEXT"):
+                match = re.search(r'"type":"([^"]+)"', message)
+                types.append(match.group(1) if match else "executor.result")
+        return types
+
+    return sent

@@ -27,13 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
-@pytest.fixture
-def client(echo_server: EmbeddedServer) -> Iterator[AsyncDistillerClient]:
-    client = AsyncDistillerClient(api_key=echo_server.api_key, base_url=echo_server.base_url)
-    yield client
-    client.close()
-
-
 @pytest.fixture(scope="module")
 def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
     """A server that accepts exactly one key, so a wrong key is refused."""

@@ -8,8 +8,6 @@ real connection rather than inferred.
 from __future__ import annotations
 
 import asyncio
-import logging
-import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -38,13 +36,6 @@ from tests.wire import flow_config
 TIMEOUT = 30.0
 
 
-@pytest.fixture
-def client(echo_server: EmbeddedServer) -> Iterator[AsyncDistillerClient]:
-    client = AsyncDistillerClient(api_key=echo_server.api_key, base_url=echo_server.base_url)
-    yield client
-    client.close()
-
-
 @pytest.fixture(scope="module")
 def pinging_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
     """PINGs every 0.2 s and drops sessions idle for 1.5 s."""
@@ -56,23 +47,6 @@ def pinging_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def wire_log(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
-    """Types of the frames this process sent, in order (must be set up before connecting)."""
-    caplog.set_level(logging.DEBUG, logger="websockets.client")
-
-    def sent() -> list[str]:
-        types = []
-        for record in caplog.records:
-            message = record.getMessage()
-            if record.name == "websockets.client" and message.startswith("> TEXT"):
-                match = re.search(r'"type":"([^"]+)"', message)
-                types.append(match.group(1) if match else "executor.result")
-        return types
-
-    return sent
 
 
 def make_project(client: AsyncDistillerClient, name: str, config: dict[str, Any]) -> str:

@@ -8,10 +8,9 @@ answer's audio that comes out.
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,32 +22,6 @@ from server.embedded import EmbeddedServer
 from tests.wire import flow_config
 
 TIMEOUT = 60.0
-
-
-@pytest.fixture
-def client(echo_server: EmbeddedServer) -> Iterator[AsyncDistillerClient]:
-    client = AsyncDistillerClient(
-        api_key=echo_server.api_key, base_url=echo_server.base_url, audio_backend="null"
-    )
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def wire_log(caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
-    """Types of the frames this process sent, read from the websockets frame log."""
-    caplog.set_level(logging.DEBUG, logger="websockets.client")
-
-    def sent() -> list[str]:
-        types = []
-        for record in caplog.records:
-            message = record.getMessage()
-            if record.name == "websockets.client" and message.startswith("> TEXT"):
-                match = re.search(r'"type":"([^"]+)"', message)
-                types.append(match.group(1) if match else "executor.result")
-        return types
-
-    return sent
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
