@@ -30,11 +30,12 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.common import percentile, print_table, summarize, summary_line, write_results
+from bench.common import measured, percentile, print_table, summarize, summary_line, write_results
 
 ESCAPES = re.compile(
     rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]"
-    rb"|\x1b[()][0-9A-Za-z]|\x1b[=>78]|\x1b\][^\x07]*\x07")
+    rb"|\x1b[()][0-9A-Za-z]|\x1b[=>78]|\x1b\][^\x07]*\x07"
+)
 PAINT_MARK = b"Projects"  # the browser's title: the first screen has been drawn
 LISTED_MARK = b"advisor-flow"  # an example project in the list
 CONNECTED_MARK = b"Connected to"  # the conversation's notice once the session is live
@@ -45,18 +46,32 @@ def one_start(app: list[str], extra_env: dict[str, str]) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="rd-bench-app-"))
     config = data_dir / "config.yaml"
     config.write_text("{}\n")
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40",
-           "DISTILLER_CONFIG": str(config), **extra_env}
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "COLUMNS": "120",
+        "LINES": "40",
+        "DISTILLER_CONFIG": str(config),
+        **extra_env,
+    }
     main_fd, child_fd = pty.openpty()
     fcntl.ioctl(child_fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     started = time.monotonic()
     child = subprocess.Popen(
         [*app, "--data-dir", str(data_dir), "--audio", "null", "--project", "voice-assistant"],
-        stdin=child_fd, stdout=child_fd, stderr=child_fd, env=env, start_new_session=True,
+        stdin=child_fd,
+        stdout=child_fd,
+        stderr=child_fd,
+        env=env,
+        start_new_session=True,
     )
     os.close(child_fd)
-    marks: dict[str, float | None] = {"paint": None, "listed": None, "connected": None,
-                                      "models": None}
+    marks: dict[str, float | None] = {
+        "paint": None,
+        "listed": None,
+        "connected": None,
+        "models": None,
+    }
     screen = b""
     engine_url: str | None = None
     last_poll = 0.0
@@ -70,8 +85,11 @@ def one_start(app: list[str], extra_env: dict[str, str]) -> dict[str, Any]:
                 except OSError:
                     break
                 screen = (screen + ESCAPES.sub(b"", chunk))[-200_000:]
-                for key, mark in (("paint", PAINT_MARK), ("listed", LISTED_MARK),
-                                  ("connected", CONNECTED_MARK)):
+                for key, mark in (
+                    ("paint", PAINT_MARK),
+                    ("listed", LISTED_MARK),
+                    ("connected", CONNECTED_MARK),
+                ):
                     if marks[key] is None and mark in screen:
                         marks[key] = now - started
             if marks["models"] is None and now - last_poll > 0.05:
@@ -135,16 +153,19 @@ def main(argv: list[str] | None = None) -> None:
         "start -> engine models preloaded": [r["models_s"] for r in runs],
         "start -> conversation connected": [r["connected_s"] for r in runs],
     }
-    rows = {k: [v for v in vs if v is not None] for k, vs in rows.items()}
+    rows = measured(rows)
     print_table(f"app_start: {len(runs)} starts, fresh data dir, 120x40 pty", rows)
     paint = percentile(rows["start -> first paint"], 50)
     usable = percentile(rows["start -> conversation connected"], 50)
     models = percentile(rows["start -> engine models preloaded"], 50)
-    print(f"targets: first paint p50 <= 1 s: {'met' if paint <= 1 else 'MISSED'}; "
-          f"conversation usable <= preload + 0.5 s ({models + 0.5:.2f} s): "
-          f"{'met' if usable <= models + 0.5 else 'MISSED'}")
-    write_results("app_start", {"summary": {k: summarize(v) for k, v in rows.items()},
-                                "runs": runs})
+    print(
+        f"targets: first paint p50 <= 1 s: {'met' if paint <= 1 else 'MISSED'}; "
+        f"conversation usable <= preload + 0.5 s ({models + 0.5:.2f} s): "
+        f"{'met' if usable <= models + 0.5 else 'MISSED'}"
+    )
+    write_results(
+        "app_start", {"summary": {k: summarize(v) for k, v in rows.items()}, "runs": runs}
+    )
     summary_line("app_start", usable, models)
 
 

@@ -161,8 +161,12 @@ class TimedPeer:
     ):
         """Connect as the SDK does (permessage-deflate offered unless ``compression`` is None)."""
         async with websockets.connect(
-            url, additional_headers=headers(), max_size=2**27, open_timeout=open_timeout,
-            ping_interval=None, compression=compression,
+            url,
+            additional_headers=headers(),
+            max_size=2**27,
+            open_timeout=open_timeout,
+            ping_interval=None,
+            compression=compression,
         ) as ws:
             peer = cls(ws)
             first = await peer.recv(open_timeout)
@@ -226,6 +230,11 @@ def summarize(values: Sequence[float]) -> dict[str, float]:
         "p99": percentile(values, 99),
         "max": max(values) if values else math.nan,
     }
+
+
+def measured(rows: dict[str, Sequence[float | None]]) -> dict[str, list[float]]:
+    """Each measure's values without the turns where it did not happen (None)."""
+    return {label: [v for v in values if v is not None] for label, values in rows.items()}
 
 
 def print_table(title: str, rows: dict[str, Sequence[float]], unit: str = "s") -> None:

@@ -26,6 +26,7 @@ from bench.common import (
     QUESTIONS,
     TimedPeer,
     create_project,
+    measured,
     percentile,
     print_table,
     running_server,
@@ -52,11 +53,18 @@ def config() -> dict[str, Any]:
     return {
         "orchestrator": {"agent_list": [{"agent_name": "Flow"}]},
         "utility_agents": [
-            {"agent_class": "SearchAgent", "agent_name": FIRST,
-             "agent_description": DESCRIPTIONS[FIRST],
-             "config": {"llm_config": {"provider": "echo"}}},
-            {"agent_class": "SearchAgent", "agent_name": SECOND,
-             "agent_description": DESCRIPTIONS[SECOND], "config": {}},
+            {
+                "agent_class": "SearchAgent",
+                "agent_name": FIRST,
+                "agent_description": DESCRIPTIONS[FIRST],
+                "config": {"llm_config": {"provider": "echo"}},
+            },
+            {
+                "agent_class": "SearchAgent",
+                "agent_name": SECOND,
+                "agent_description": DESCRIPTIONS[SECOND],
+                "config": {},
+            },
         ],
         "super_agents": [
             {
@@ -65,13 +73,16 @@ def config() -> dict[str, Any]:
                 "agent_description": "history, then a summary",
                 "config": {
                     "goal": "answer",
-                    "agent_list": [{"agent_name": FIRST, "next_step": [SECOND]},
-                                   {"agent_name": SECOND}],
+                    "agent_list": [
+                        {"agent_name": FIRST, "next_step": [SECOND]},
+                        {"agent_name": SECOND},
+                    ],
                 },
             }
         ],
-        "base_config": {"llm_config": {"provider": "embedded", "max_tokens": 120,
-                                       "temperature": 0.0}},
+        "base_config": {
+            "llm_config": {"provider": "embedded", "max_tokens": 120, "temperature": 0.0}
+        },
         "speech_config": {"sample_rate": 16000, "tts": {"engine": "piper"}},
     }
 
@@ -124,8 +135,12 @@ async def one_skip(url: str, question: str, after_s: float) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=8, help="measured skips (default 8)")
-    parser.add_argument("--after", type=float, default=0.5,
-                        help="seconds of the first agent's audio before the skip")
+    parser.add_argument(
+        "--after",
+        type=float,
+        default=0.5,
+        help="seconds of the first agent's audio before the skip",
+    )
     args = parser.parse_args(argv)
     questions = [LONG_QUESTIONS[i % len(LONG_QUESTIONS)] for i in range(args.turns)]
 
@@ -138,8 +153,9 @@ def main(argv: list[str] | None = None) -> None:
         for question in questions:
             skips.append(asyncio.run(one_skip(ws_url(server, PROJECT), question, args.after)))
             floors.append(
-                speech_floor.text_turn_floor(question, agent=SECOND,
-                                             instructions=DESCRIPTIONS[SECOND])
+                speech_floor.text_turn_floor(
+                    question, agent=SECOND, instructions=DESCRIPTIONS[SECOND]
+                )
             )
             time.sleep(0.1)
 
@@ -150,18 +166,20 @@ def main(argv: list[str] | None = None) -> None:
         "cancel -> next agent's first audio": [s["next_audio_s"] for s in done],
         "floor: next agent's text turn (LLM + Piper)": [f["total_s"] for f in floors],
     }
-    rows = {k: [v for v in vs if v is not None] for k, vs in rows.items()}
+    rows = measured(rows)
     print_table(f"skip: {len(done)} of {len(skips)} responses skipped after {args.after} s", rows)
     stopped = rows["cancel -> skipped agent's last audio frame"]
     next_audio = rows["cancel -> next agent's first audio"]
     floor = rows["floor: next agent's text turn (LLM + Piper)"]
     p50, floor_p50 = percentile(next_audio, 50), percentile(floor, 50)
-    print(f"targets: audio stops <= 50 ms (max {max(stopped, default=float('nan')):.3f} s): "
-          f"{'met' if stopped and max(stopped) <= 0.05 else 'MISSED'}; next agent heard <= its "
-          f"floor: {'met' if p50 <= floor_p50 else 'MISSED'}")
+    print(
+        f"targets: audio stops <= 50 ms (max {max(stopped, default=float('nan')):.3f} s): "
+        f"{'met' if stopped and max(stopped) <= 0.05 else 'MISSED'}; next agent heard <= its "
+        f"floor: {'met' if p50 <= floor_p50 else 'MISSED'}"
+    )
     write_results(
-        "skip", {"summary": {k: summarize(v) for k, v in rows.items()}, "skips": skips,
-                 "floors": floors},
+        "skip",
+        {"summary": {k: summarize(v) for k, v in rows.items()}, "skips": skips, "floors": floors},
     )
     summary_line("skip", p50, floor_p50)
 

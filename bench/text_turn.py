@@ -21,6 +21,7 @@ from bench.common import (
     TimedPeer,
     create_project,
     first_at,
+    measured,
     percentile,
     print_table,
     running_server,
@@ -82,13 +83,15 @@ def main(argv: list[str] | None = None) -> None:
         "floor: Piper on that sentence": [f["tts_s"] for f in floors],
         "floor: first audio (LLM + Piper)": [f["total_s"] for f in floors],
     }
-    rows = {k: [v for v in vs if v is not None] for k, vs in rows.items()}
+    rows = measured(rows)
     print_table(f"text_turn: {len(turns)} turns, embedded LLM + Piper", rows)
     first_audio = rows["input_text -> first response.audio.delta"]
     floor = rows["floor: first audio (LLM + Piper)"]
     p50, floor_p50 = percentile(first_audio, 50), percentile(floor, 50)
-    print(f"targets: first audio p50 <= 0.5 s: {'met' if p50 <= 0.5 else 'MISSED'}; "
-          f"<= 1.3 x floor: {'met' if p50 <= 1.3 * floor_p50 else 'MISSED'}")
+    print(
+        f"targets: first audio p50 <= 0.5 s: {'met' if p50 <= 0.5 else 'MISSED'}; "
+        f"<= 1.3 x floor: {'met' if p50 <= 1.3 * floor_p50 else 'MISSED'}"
+    )
     write_results(
         "text_turn",
         {"summary": {k: summarize(v) for k, v in rows.items()}, "turns": turns, "floors": floors},

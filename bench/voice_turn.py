@@ -28,6 +28,7 @@ from bench.common import (
     TimedPeer,
     create_project,
     first_at,
+    measured,
     percentile,
     print_table,
     running_server,
@@ -134,13 +135,15 @@ def main(argv: list[str] | None = None) -> None:
         "floor: Whisper on the utterance": [f["asr_s"] for f in floors],
         "floor: silence + Whisper + LLM + Piper": [f["total_s"] for f in floors],
     }
-    rows = {k: [v for v in vs if v is not None] for k, vs in rows.items()}
+    rows = measured(rows)
     print_table(f"voice_turn: {len(turns)} turns, silence window {SILENCE_MS} ms", rows)
     p50 = percentile(rows["end of speech -> first response.audio.delta"], 50)
     floor_p50 = percentile(rows["floor: silence + Whisper + LLM + Piper"], 50)
     target = SILENCE_MS / 1000 + 0.6
-    print(f"target: first audio p50 <= silence + 0.6 s = {target:.1f} s: "
-          f"{'met' if p50 <= target else 'MISSED'}")
+    print(
+        f"target: first audio p50 <= silence + 0.6 s = {target:.1f} s: "
+        f"{'met' if p50 <= target else 'MISSED'}"
+    )
     write_results(
         "voice_turn",
         {"summary": {k: summarize(v) for k, v in rows.items()}, "turns": turns, "floors": floors},

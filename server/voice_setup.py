@@ -18,7 +18,7 @@ from server.response import SpeechOut
 from server.settings import Settings
 
 if TYPE_CHECKING:
-    from server.session import RealtimeSession, SessionIdentity
+    from server.session import SessionIdentity
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,3 @@ def build_speech(settings: Settings, *, enabled: bool) -> tuple[SpeechServices |
     if not settings.lazy_models:
         services.preload_in_background()
     return services, services.registry
-
-
-def attach(listener: Any, session: RealtimeSession) -> None:
-    if listener is not None:
-        listener.attach(session)
