@@ -9,6 +9,7 @@ status bar; it never stops the app.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,9 +18,11 @@ from app.settings import AppSettings
 
 def choose_backend(spec: Any, settings: AppSettings) -> tuple[Any, str | None]:
     """(backend, None), or (None, why the app runs text only). Blocking."""
+    if spec == "none":
+        return None, "audio off (--audio none)"
     try:
         import audio
-        from protocol.client.voice import backend_from_spec
+        from audio import backend_from_spec
     except ImportError as exc:
         return None, f"audio support missing ({exc})"
     try:
@@ -99,3 +102,43 @@ class AudioLink:
     def drop_playback(self) -> None:
         if self.actor is not None:
             self.actor.drop_playback()
+
+
+class MicPump:
+    """Moves captured audio to the session while recording, committing as it goes.
+
+    Frequent commits (like the SDK's every 0.3 s) give live partial
+    transcripts; the last one, when recording stops, ends the turn unless the
+    engine ended it first (`stop(commit=False)`).
+    """
+
+    COMMIT_EVERY_S = 0.3
+
+    def __init__(self, audio: AudioLink) -> None:
+        self.audio = audio
+        self.recording = False
+        self._commit_on_stop = True
+
+    def stop(self, *, commit: bool = True) -> None:
+        self.recording = False
+        self._commit_on_stop = commit
+
+    async def run(self, send: Callable[[bytes], None], commit: Callable[[], None]) -> None:
+        """Record until `stop` or the end of the mic input; the actor's read waits."""
+        self.recording, self._commit_on_stop = True, True
+        await self.audio.start_capture()
+        last_commit = time.monotonic()
+        try:
+            while self.recording:
+                chunk = await self.audio.read()
+                if not chunk:
+                    break  # the mic (or the mic file) ended
+                send(chunk)
+                if time.monotonic() - last_commit >= self.COMMIT_EVERY_S:
+                    commit()
+                    last_commit = time.monotonic()
+        finally:
+            self.recording = False
+            await self.audio.stop_capture()
+            if self._commit_on_stop:
+                commit()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from app.bindings import BINDING_IDS
@@ -31,8 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--audio",
         metavar="BACKEND",
-        help="audio backend for the audio actor, e.g. 'null' or 'file:in.wav:out.wav'",
+        help="audio backend: 'none' (text only), 'null', 'sounddevice' or 'file:in.wav:out.wav'",
     )
+    for side in ("input", "output"):
+        parser.add_argument(
+            f"--{side}-device",
+            metavar="DEVICE",
+            help=f"sound card {side} device: a name or an index (`python -m audio` lists them)",
+        )
     parser.add_argument(
         "--no-examples", action="store_true", help="do not seed an empty store with examples"
     )
@@ -69,6 +76,11 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[LaunchOptions, obj
             f"{settings.path}: unknown binding id(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(BINDING_IDS))}"
         )
+    settings = replace(
+        settings,
+        input_device=_device(args.input_device, settings.input_device),
+        output_device=_device(args.output_device, settings.output_device),
+    )
     server = args.server or settings.server_url
     options = LaunchOptions(
         server_url=server,
@@ -82,6 +94,13 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[LaunchOptions, obj
         audio=args.audio,
     )
     return options, settings
+
+
+def _device(flag: str | None, configured: str | int | None) -> str | int | None:
+    """A ``--*-device`` flag wins over the settings file; digits mean a device index."""
+    if flag is None:
+        return configured
+    return int(flag) if flag.isdigit() else flag
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,12 +1,19 @@
-"""Export a conversation to Markdown (to read) or JSON (ours, to process)."""
+"""Export a conversation to Markdown (to read) or JSON (ours, to process).
+
+The records come from the `Conversation` (what was asked and answered, with
+each answer's fate), not from the widgets, so an export says what happened
+rather than what happens to be drawn.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
-from widgets.conversation import ConversationView
+from protocol.conversation import Conversation
+from widgets.timings import agent_timings
 
 EXPORT_FORMAT = "realtime-distiller.conversation/1"
 
@@ -26,22 +33,45 @@ class TurnRecord:
     answers: tuple[AnswerRecord, ...] = ()
 
 
-def records_from_view(view: ConversationView) -> list[TurnRecord]:
-    """What the conversation pane shows, as plain records."""
+@dataclass(frozen=True)
+class ExportHeader:
+    """Which conversation this is: project, the version actually talked to, uuid, when."""
+
+    project: str | None
+    version: int | None
+    uuid: str
+    exported_at: datetime
+
+    @property
+    def title(self) -> str:
+        version = "—" if self.version is None else f"v{self.version}"
+        return f"Conversation with {self.project or '—'} ({version})"
+
+
+def records_from(conversation: Conversation) -> list[TurnRecord]:
+    """Every turn that has words in it, as plain records."""
     return [
         TurnRecord(
-            user=turn.user.text,
-            voice=turn.user.voice,
+            user=turn.query,
+            voice=turn.voice,
             answers=tuple(
-                AnswerRecord(a.role, a.text, a.state, dict(a.timings)) for a in turn.answers
+                AnswerRecord(a.role, a.text, a.state, agent_timings(turn.metadata, a.role))
+                for a in turn.answers
             ),
         )
-        for turn in view.turns
+        for turn in conversation.turns
+        if turn.query or turn.answers
     ]
 
 
-def to_markdown(turns: list[TurnRecord], *, title: str) -> str:
-    lines = [f"# {title}", ""]
+def to_markdown(turns: list[TurnRecord], header: ExportHeader) -> str:
+    lines = [
+        f"# {header.title}",
+        "",
+        f"- uuid: `{header.uuid}`",
+        f"- exported: {header.exported_at.isoformat(timespec='seconds')}",
+        "",
+    ]
     for number, turn in enumerate(turns, 1):
         who = "You (voice)" if turn.voice else "You"
         lines += [f"## Turn {number}", "", f"**{who}:** {turn.user}"]
@@ -52,12 +82,13 @@ def to_markdown(turns: list[TurnRecord], *, title: str) -> str:
     return "\n".join(lines)
 
 
-def to_json(turns: list[TurnRecord], *, project: str | None, version: int | None, uuid: str) -> str:
+def to_json(turns: list[TurnRecord], header: ExportHeader) -> str:
     document = {
         "format": EXPORT_FORMAT,
-        "project": project,
-        "version": version,
-        "uuid": uuid,
+        "project": header.project,
+        "version": header.version,
+        "uuid": header.uuid,
+        "exported_at": header.exported_at.isoformat(timespec="seconds"),
         "turns": [asdict(turn) for turn in turns],
     }
     return json.dumps(document, indent=2, ensure_ascii=False)

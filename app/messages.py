@@ -1,35 +1,46 @@
-"""Textual messages the session worker posts to the app.
+"""Textual messages the app's workers post to it.
 
-The worker owns the network; the UI only ever reacts to these, so it never
-awaits a socket.
+Workers own the network and the engine; the UI only reacts to these, so it
+never awaits a socket.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from textual.message import Message
 
-from protocol.events import ServerEvent
+from protocol.client import AsyncDistillerClient
+from protocol.conversation import Action
 
 
-class SessionEvent(Message):
-    """One server event of the live session."""
+class ConversationChanged(Message):
+    """What the conversation's latest events and intents changed, in order."""
 
-    def __init__(self, event: ServerEvent) -> None:
+    def __init__(self, actions: tuple[Action, ...]) -> None:
         super().__init__()
-        self.event = event
+        self.actions = actions
 
 
 class SessionState(Message):
     """The connection changed: connecting, connected, reconnecting, lost, offline."""
 
     def __init__(
-        self, state: str, detail: str = "", *, sample_rate: int | None = None, speech: bool = False
+        self,
+        state: str,
+        detail: str = "",
+        *,
+        sample_rate: int | None = None,
+        speech: bool = False,
+        version: int | None = None,
     ) -> None:
         super().__init__()
         self.state = state
         self.detail = detail
         self.sample_rate = sample_rate
         self.speech = speech
+        self.version = version
+        """The project version the engine actually serves (``latest`` resolved)."""
 
 
 class SessionFailed(Message):
@@ -40,9 +51,43 @@ class SessionFailed(Message):
         self.reason = reason
 
 
-class QueryResent(Message):
-    """After a reconnect, a query whose answer never finished is sent again."""
+class EngineReady(Message):
+    """The engine answers: here is the client to reach it."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, client: AsyncDistillerClient, embedded: bool) -> None:
         super().__init__()
-        self.text = text
+        self.client = client
+        self.embedded = embedded
+
+
+class EngineFailed(Message):
+    """No engine to talk to; says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+class ModelStates(Message):
+    """The embedded engine's model load states (``/healthz``)."""
+
+    def __init__(self, states: Mapping[str, str]) -> None:
+        super().__init__()
+        self.states = dict(states)
+
+
+class LatencyMeasured(Message):
+    """Seconds from the user's question (or end of recording) to the answer's first audio."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+
+class AudioChanged(Message):
+    """The sound device in use, or why there is none (text only)."""
+
+    def __init__(self, device: str | None, text_only_reason: str | None) -> None:
+        super().__init__()
+        self.device = device
+        self.text_only_reason = text_only_reason

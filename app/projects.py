@@ -6,7 +6,6 @@ Every call runs in a thread so the UI's event loop never waits on the network.
 from __future__ import annotations
 
 import asyncio
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +14,7 @@ import yaml
 from protocol.client.client import load_config_file
 from protocol.client.errors import ProjectCreationError
 from protocol.names import name_problem
-from widgets.project_browser import ProjectInfo, VersionInfo
-
-
-def split_reasons(reasons: str) -> list[str]:
-    """The engine's rejection text as one problem per line (it joins them with '; ')."""
-    parts = [p.strip() for p in re.split(r"\n|;\s+(?=[\w\[\].-]+:)", reasons) if p.strip()]
-    return parts or [reasons]
+from widgets.project_browser import ProjectInfo
 
 
 class ProjectService:
@@ -42,10 +35,7 @@ class ProjectService:
             projects.append(
                 ProjectInfo(
                     name=summary.name,
-                    versions=tuple(
-                        VersionInfo(v.version, v.created_at, tuple(v.agents), v.speech)
-                        for v in versions
-                    ),
+                    versions=tuple(versions),
                 )
             )
         return projects
@@ -77,7 +67,7 @@ class ProjectService:
                 lambda: self._distiller.create_project(project=name, json_config=config)
             )
         except ProjectCreationError as exc:
-            return split_reasons(exc.reasons)
+            return exc.problems
         return []
 
     async def create_from_file(self, path: Path, name: str) -> None:

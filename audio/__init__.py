@@ -8,7 +8,7 @@ explaining what to do. See docs/audio.md.
 from audio.actor import AudioActor, PlaybackStateCallback
 from audio.backend import AudioBackend, InputSink, OpenedStream, OutputSource, StreamFormat
 from audio.errors import AudioFileError, AudioUnavailable
-from audio.factory import BACKEND_KINDS, open_backend, probe_audio
+from audio.factory import BACKEND_KINDS, backend_from_spec, open_backend, probe_audio
 from audio.levels import LevelMeter, LevelSnapshot
 from audio.null_backend import NullBackend
 from audio.sounddevice_backend import DeviceInfo, SoundDeviceBackend, list_devices
@@ -31,6 +31,7 @@ __all__ = [
     "SoundDeviceBackend",
     "StreamFormat",
     "WavFileBackend",
+    "backend_from_spec",
     "list_devices",
     "open_backend",
     "probe_audio",

@@ -52,6 +52,28 @@ def open_backend(
     return SoundDeviceBackend(input_device, output_device)
 
 
+def backend_from_spec(spec: str) -> AudioBackend:
+    """``auto`` | ``sounddevice`` | ``null`` | ``file:<mic.wav>:<speaker.wav>`` -> a backend.
+
+    The one syntax of ``--audio`` and ``DISTILLER_AUDIO``. Either file may be left
+    empty (``file::answer.wav`` = silent mic, answer recorded).
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValueError("audio backend spec is empty; use auto, null or file:MIC.wav:SPEAKER.wav")
+    kind, _, files = spec.strip().partition(":")
+    if kind != "file":
+        if files:
+            raise ValueError(f"audio backend {spec!r}: only 'file' takes paths after ':'")
+        return open_backend(kind)
+    mic, sep, speaker = files.partition(":")
+    if not sep or ":" in speaker:
+        raise ValueError(
+            f"audio backend {spec!r} must look like file:MIC.wav:SPEAKER.wav "
+            "(either path may be empty)"
+        )
+    return open_backend("file", mic_file=mic or None, speaker_file=speaker or None)
+
+
 def probe_audio(input_device: Device = None, output_device: Device = None) -> str | None:
     """None if a real microphone and speaker are usable, else the reason, for a text-only mode.
 

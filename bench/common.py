@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import websockets
 
-from server.embedded import EmbeddedServer
+from app.engine import EngineProcess
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 API_KEY = "bench-key"
@@ -50,12 +50,12 @@ def running_server(
     extra_args: Sequence[str] = (),
     data_dir: Path | None = None,
     timeout: float = 300.0,
-) -> Iterator[EmbeddedServer]:
+) -> Iterator[EngineProcess]:
     """A server child process, yielded once the models in ``wait_for`` are ready."""
     raise_fd_limit()
     tmp = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="rd-bench-"))
     args = list(extra_args) + ([] if speech else ["--no-speech"])
-    server = EmbeddedServer(tmp, provider=provider, extra_args=args)
+    server = EngineProcess(tmp, provider=provider, extra_args=args, log_level="warning")
     server.start(timeout=60)
     try:
         wait_models_ready(server, wait_for if speech or "llm" in wait_for else (), timeout)
@@ -64,7 +64,7 @@ def running_server(
         server.stop()
 
 
-def wait_models_ready(server: EmbeddedServer, names: Sequence[str], timeout: float) -> None:
+def wait_models_ready(server: EngineProcess, names: Sequence[str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         models = httpx.get(f"{server.base_url}/healthz", timeout=5).json()["models"]
@@ -83,7 +83,7 @@ def headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {API_KEY}", "airefinery_account": "local"}
 
 
-def create_project(server: EmbeddedServer, project: str, config: dict[str, Any]) -> None:
+def create_project(server: EngineProcess, project: str, config: dict[str, Any]) -> None:
     reply = httpx.post(
         f"{server.base_url}/distiller/create",
         headers=headers(),
@@ -94,7 +94,7 @@ def create_project(server: EmbeddedServer, project: str, config: dict[str, Any])
         raise RuntimeError(f"could not create project {project!r}: {reply.text}")
 
 
-def ws_url(server: EmbeddedServer, project: str, uuid: str | None = None) -> str:
+def ws_url(server: EngineProcess, project: str, uuid: str | None = None) -> str:
     uuid = uuid or uuidlib.uuid4().hex
     base = server.base_url.replace("http", "ws", 1)
     return f"{base}/distiller/realtime/local/{project}/{uuid}"

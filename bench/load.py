@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from app.engine import free_port
 from bench.common import (
     TimedPeer,
     create_project,
@@ -31,7 +32,6 @@ from bench.common import (
     write_results,
     ws_url,
 )
-from server.embedded import free_port
 
 QUERY = "Hello there, what is the weather like today?"
 TURN_TIMEOUT_S = 60.0

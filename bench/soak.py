@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import websockets
 
-from server.embedded import EmbeddedServer
+from app.engine import EngineProcess
 
 PROJECT = {
     "orchestrator": {"agent_list": [{"agent_name": "Flow"}]},
@@ -62,7 +62,7 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def one_session(server: EmbeddedServer, index: int, until: float, result: SoakResult) -> None:
+async def one_session(server: EngineProcess, index: int, until: float, result: SoakResult) -> None:
     url = server.base_url.replace("http", "ws", 1) + f"/distiller/realtime/local/soak/user{index}"
     headers = {"Authorization": f"Bearer {server.api_key}"}
     try:
@@ -93,7 +93,9 @@ async def soak(sessions: int, seconds: float, sample_every: float = 5.0) -> Soak
     result = SoakResult()
     with (
         tempfile.TemporaryDirectory() as data,
-        EmbeddedServer(Path(data), provider="echo", extra_args=["--no-speech"]) as server,
+        EngineProcess(
+            Path(data), provider="echo", extra_args=["--no-speech"], log_level="warning"
+        ) as server,
     ):
         assert server.process is not None
         created = httpx.post(

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from server.speech.models import ModelRegistry
+from server.models import ModelRegistry
 
 FIRST_SENTENCE = "Sure, the capital of France is Paris."
 ASR_TEXT = "Please book a table for two people at seven tonight, near the window."

@@ -10,6 +10,11 @@ Frame layouts follow ``shared/wire-protocol.md``. Serialized server frames keep
 to the field types the published AI Refinery SDK validates (``role``,
 ``content``, ``status`` str; ``audio``, ``delta``, ``text``, ``type``,
 ``request_id`` str; ``metadata``, ``kwargs`` objects).
+
+It is longer than our 400-line rule on purpose: each frame's type, its parser
+and its serializer sit in one file so a change to the wire format is made (and
+reviewed) in one place; splitting them by direction would put both ends of one
+frame in different files.
 """
 
 from __future__ import annotations
@@ -110,9 +115,14 @@ class ResponseCancel:
 
 @dataclass(frozen=True, slots=True)
 class SessionUpdate:
-    """Sent by the SDK before external recording starts; carries no settings."""
+    """Sent by the published SDK, bare, before external recording starts.
+
+    Ours may carry ``session`` settings, e.g. ``{"output_audio": false}`` from a
+    client that cannot play sound, so the engine neither speaks nor paces for it.
+    """
 
     type: ClassVar[str] = "session.update"
+    session: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,6 +392,9 @@ def _build(event_type: str, obj: dict[str, Any]) -> Event:
         return SessionCreated(session=_object(obj, "session", event_type), vad_enabled=vad_enabled)
     if cls is ResponseDone:
         return ResponseDone(metadata=_object(obj, "metadata", event_type))
+    if cls is SessionUpdate:
+        settings = _object(obj, "session", event_type) if "session" in obj else None
+        return SessionUpdate(session=settings)
     if cls is Error:
         detail = _object(obj, "error_detail", event_type)
         message = detail.get("message") if detail else None
@@ -562,6 +575,8 @@ def to_dict(event: Event) -> dict[str, Any]:
         obj["capabilities"] = {"vad_enabled": event.vad_enabled}
     elif isinstance(event, ResponseDone):
         obj["metadata"] = event.metadata
+    elif isinstance(event, SessionUpdate) and event.session is not None:
+        obj["session"] = event.session
     elif isinstance(event, Error):
         obj["error_detail"] = {"message": event.message}
     return obj

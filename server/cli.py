@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from server.llm.base import DEFAULT_PROVIDER, PROVIDERS
 from server.settings import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -43,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--default-provider",
-        default="embedded",
-        choices=["embedded", "echo", "openai"],
+        default=DEFAULT_PROVIDER,
+        choices=list(PROVIDERS),
         help="LLM provider for projects that do not name one (default %(default)s)",
     )
     parser.add_argument(

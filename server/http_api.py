@@ -183,16 +183,12 @@ async def list_versions(request: Request, name: str) -> dict[str, Any]:
     versions = await asyncio.to_thread(_store(request).list_versions, account, project)
     if not versions:
         raise ApiError(404, _not_found(project, None))
+    entries = await asyncio.to_thread(lambda: [_version_entry(v.config) for v in versions])
     return {
         "name": project,
         "versions": [
-            {
-                "version": v.version,
-                "created_at": v.created_at,
-                "agents": _agent_names(v.config),
-                "speech": "speech_config" in v.config,
-            }
-            for v in versions
+            {"version": v.version, "created_at": v.created_at, **entry}
+            for v, entry in zip(versions, entries, strict=True)
         ],
     }
 
@@ -214,13 +210,22 @@ async def health(request: Request) -> dict[str, Any]:
     }
 
 
-def _agent_names(config: dict[str, Any]) -> list[str]:
-    names = []
-    for key in ("utility_agents", "super_agents"):
-        for entry in config.get(key) or []:
-            if isinstance(entry, dict) and isinstance(entry.get("agent_name"), str):
-                names.append(entry["agent_name"])
-    return names
+def _version_entry(config: dict[str, Any]) -> dict[str, Any]:
+    """What the browser shows of a version: its agents, each flow in run order, voice or text.
+
+    ``agents`` lists every agent (utility and super) as before; ``flows`` (ours)
+    gives each super agent's steps in the order they run, so a client can
+    tell the two apart.
+    """
+    try:
+        spec = validate_config(config)
+    except ConfigInvalid:  # stored under older rules: show what it names
+        return {"agents": [], "flows": {}, "speech": "speech_config" in config}
+    return {
+        "agents": spec.agent_names,
+        "flows": {name: list(flow.order()) for name, flow in spec.flows.items()},
+        "speech": spec.has_speech_config,
+    }
 
 
 def _not_found(project: str, version: int | None) -> str:

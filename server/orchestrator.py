@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from server.llm import LLMError, ProviderFactory, resolve_settings
 from server.project import ProjectSpec
-from server.response import Step
+from server.query import Step
 
 
 async def route(

@@ -11,18 +11,21 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.config_check import Checker, kind_of
+from server.llm import base as llm_defaults
+from server.speech import defaults as speech_defaults
+
 LLM_AGENT_CLASSES = ("LLMAgent", "SearchAgent", "AuthorAgent", "PlanningAgent", "ResearchAgent")
 CLIENT_AGENT_CLASSES = ("CustomAgent",)
 UTILITY_AGENT_CLASSES = LLM_AGENT_CLASSES + CLIENT_AGENT_CLASSES
 SUPER_AGENT_CLASSES = ("FlowSuperAgent",)
-LLM_PROVIDERS = ("embedded", "echo", "openai")
+LLM_PROVIDERS = llm_defaults.PROVIDERS
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 ASR_ENGINES = ("whisper",)
 TTS_ENGINES = ("piper", "none")
 
 MAX_CONFIG_BYTES = 1_000_000
 MAX_AGENTS = 200
-MAX_AGENT_NAME = 100
 
 
 class ConfigInvalid(ValueError):
@@ -74,16 +77,16 @@ class FlowSpec:
 
 @dataclass(frozen=True, slots=True)
 class SpeechSpec:
-    sample_rate: int = 16000
-    asr_engine: str = "whisper"
-    asr_model: str = "tiny.en"
-    asr_language: str = "en"
-    tts_engine: str = "piper"
-    tts_voice: str = "en_US-joe-medium"
-    tts_speed: float = 1.0
-    silence_ms: int = 600
+    sample_rate: int = speech_defaults.SAMPLE_RATE
+    asr_engine: str = speech_defaults.ASR_ENGINE
+    asr_model: str = speech_defaults.ASR_MODEL
+    asr_language: str = speech_defaults.ASR_LANGUAGE
+    tts_engine: str = speech_defaults.TTS_ENGINE
+    tts_voice: str = speech_defaults.TTS_VOICE
+    tts_speed: float = speech_defaults.TTS_SPEED
+    silence_ms: int = speech_defaults.SILENCE_MS
     barge_in: bool = False
-    min_speech_ms: int = 300
+    min_speech_ms: int = speech_defaults.MIN_SPEECH_MS
 
     @property
     def speaks(self) -> bool:
@@ -109,100 +112,31 @@ class ProjectSpec:
         return self.flows[name].description
 
 
-class _Checker:
-    """Collects errors with key paths while walking the config."""
-
-    def __init__(self) -> None:
-        self.errors: list[str] = []
-
-    def fail(self, path: str, message: str) -> None:
-        self.errors.append(f"{path}: {message}" if path else message)
-
-    def mapping(self, value: Any, path: str, *, required: bool = True) -> dict[str, Any]:
-        if value is None and not required:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(path, f"must be a mapping, not {_kind(value)}")
-            return {}
-        return value
-
-    def sequence(self, value: Any, path: str, *, required: bool = True) -> list[Any]:
-        if value is None and not required:
-            return []
-        if not isinstance(value, list):
-            self.fail(path, f"must be a list, not {_kind(value)}")
-            return []
-        return value
-
-    def text(self, value: Any, path: str, *, required: bool = True, default: str = "") -> str:
-        if value is None and not required:
-            return default
-        if not isinstance(value, str) or (required and not value.strip()):
-            self.fail(path, f"must be a non-empty string, not {_kind(value)}")
-            return default
-        return value
-
-    def agent_name(self, value: Any, path: str) -> str | None:
-        name = self.text(value, path)
-        if not name:
-            return None
-        if len(name) > MAX_AGENT_NAME:
-            self.fail(path, f"agent name is longer than {MAX_AGENT_NAME} characters")
-            return None
-        if any(ord(c) < 32 for c in name):
-            self.fail(path, "agent name contains control characters")
-            return None
-        return name
-
-    def number(
-        self, value: Any, path: str, default: float, low: float, high: float, *, integer: bool
-    ) -> Any:
-        if value is None:
-            return default
-        ok_type = isinstance(value, int) if integer else isinstance(value, int | float)
-        if isinstance(value, bool) or not ok_type:
-            kind = "an integer" if integer else "a number"
-            self.fail(path, f"must be {kind}, not {_kind(value)}")
-            return default
-        if not low <= value <= high:
-            self.fail(path, f"must be between {low:g} and {high:g}, not {value}")
-            return default
-        return value
-
-    def choice(self, value: Any, path: str, default: str, options: tuple[str, ...]) -> str:
-        if value is None:
-            return default
-        if value not in options:
-            self.fail(path, f"unsupported value {value!r}; supported: {', '.join(options)}")
-            return default
-        return value
+_LLM_NUMBERS = (  # key, default, lowest, highest
+    ("max_tokens", llm_defaults.DEFAULT_MAX_TOKENS, 1, 4096),
+    ("temperature", llm_defaults.DEFAULT_TEMPERATURE, 0, 2),
+    ("timeout_s", llm_defaults.DEFAULT_TIMEOUT_S, 0.1, 600),
+)
 
 
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "null"}.get(
-        type(value), type(value).__name__
-    )
-
-
-def _check_llm_config(check: _Checker, value: Any, path: str) -> dict[str, Any]:
+def _check_llm_config(check: Checker, value: Any, path: str) -> dict[str, Any]:
     llm = check.mapping(value, path, required=False)
     if "provider" in llm:
-        check.choice(llm["provider"], f"{path}.provider", "embedded", LLM_PROVIDERS)
+        check.choice(
+            llm["provider"], f"{path}.provider", llm_defaults.DEFAULT_PROVIDER, LLM_PROVIDERS
+        )
     if llm.get("provider") == "openai" and not isinstance(llm.get("model"), str):
         check.fail(f"{path}.model", "the openai provider needs a model name")
     for key in ("model", "base_url", "api_key_env"):
         if key in llm and not isinstance(llm[key], str):
-            check.fail(f"{path}.{key}", f"must be a string, not {_kind(llm[key])}")
-    if "max_tokens" in llm:
-        check.number(llm["max_tokens"], f"{path}.max_tokens", 160, 1, 4096, integer=True)
-    if "temperature" in llm:
-        check.number(llm["temperature"], f"{path}.temperature", 0.7, 0, 2, integer=False)
-    if "timeout_s" in llm:
-        check.number(llm["timeout_s"], f"{path}.timeout_s", 30, 0.1, 600, integer=False)
+            check.fail(f"{path}.{key}", f"must be a string, not {kind_of(llm[key])}")
+    for key, default, low, high in _LLM_NUMBERS:
+        if key in llm:
+            check.number(llm[key], f"{path}.{key}", default, low, high, integer=key == "max_tokens")
     return llm
 
 
-def _check_speech(check: _Checker, value: Any) -> SpeechSpec:
+def _check_speech(check: Checker, value: Any) -> SpeechSpec:
     sc = check.mapping(value, "speech_config", required=False)
     if "sample_rate" in sc and sc["sample_rate"] not in SAMPLE_RATES:
         check.fail(
@@ -220,30 +154,32 @@ def _check_speech(check: _Checker, value: Any) -> SpeechSpec:
         )
         barge_in = False
     defaults = SpeechSpec()
+    rate = sc.get("sample_rate")
+    at = "speech_config."
     return SpeechSpec(
-        sample_rate=sc.get("sample_rate") if sc.get("sample_rate") in SAMPLE_RATES else 16000,
+        sample_rate=rate if rate in SAMPLE_RATES else defaults.sample_rate,
         asr_engine=check.choice(
-            asr.get("engine"), "speech_config.asr.engine", "whisper", ASR_ENGINES
+            asr.get("engine"), at + "asr.engine", defaults.asr_engine, ASR_ENGINES
         ),
         asr_model=check.text(
-            asr.get("model"), "speech_config.asr.model", required=False, default=defaults.asr_model
+            asr.get("model"), at + "asr.model", required=False, default=defaults.asr_model
         ),
         asr_language=check.text(
-            asr.get("language"), "speech_config.asr.language", required=False, default="en"
+            asr.get("language"), at + "asr.language", required=False, default=defaults.asr_language
         ),
         tts_engine=check.choice(
-            tts.get("engine"), "speech_config.tts.engine", "piper", TTS_ENGINES
+            tts.get("engine"), at + "tts.engine", defaults.tts_engine, TTS_ENGINES
         ),
         tts_voice=check.text(
-            tts.get("voice"), "speech_config.tts.voice", required=False, default=defaults.tts_voice
+            tts.get("voice"), at + "tts.voice", required=False, default=defaults.tts_voice
         ),
         tts_speed=check.number(
-            tts.get("speed"), "speech_config.tts.speed", 1.0, 0.25, 4.0, integer=False
+            tts.get("speed"), at + "tts.speed", defaults.tts_speed, 0.25, 4.0, integer=False
         ),
         silence_ms=check.number(
             turns.get("silence_ms"),
-            "speech_config.turn_detection.silence_ms",
-            600,
+            at + "turn_detection.silence_ms",
+            defaults.silence_ms,
             100,
             5000,
             integer=True,
@@ -251,8 +187,8 @@ def _check_speech(check: _Checker, value: Any) -> SpeechSpec:
         barge_in=barge_in,
         min_speech_ms=check.number(
             turns.get("min_speech_ms"),
-            "speech_config.turn_detection.min_speech_ms",
-            300,
+            at + "turn_detection.min_speech_ms",
+            defaults.min_speech_ms,
             50,
             3000,
             integer=True,
@@ -288,7 +224,7 @@ def _find_cycle(steps: tuple[str, ...], successors: dict[str, tuple[str, ...]]) 
 
 
 def _check_flow(
-    check: _Checker, index: int, entry: dict[str, Any], name: str, utility: dict[str, AgentSpec]
+    check: Checker, index: int, entry: dict[str, Any], name: str, utility: dict[str, AgentSpec]
 ) -> FlowSpec:
     path = f"super_agents[{index}].config"
     config = check.mapping(entry.get("config"), path)
@@ -319,7 +255,7 @@ def _check_flow(
         for j, target in enumerate(targets):
             tpath = f"{path}.agent_list[{i}].next_step[{j}]"
             if not isinstance(target, str):
-                check.fail(tpath, f"must be an agent name, not {_kind(target)}")
+                check.fail(tpath, f"must be an agent name, not {kind_of(target)}")
             elif target not in utility:
                 check.fail(tpath, f"unknown agent '{target}'")
             elif target not in steps:
@@ -344,7 +280,7 @@ def _check_flow(
 
 
 def _agent_entry(
-    check: _Checker, entry: Any, path: str, classes: tuple[str, ...], kind: str
+    check: Checker, entry: Any, path: str, classes: tuple[str, ...], kind: str
 ) -> tuple[str | None, str, bool] | None:
     """An agent entry's name and class, checked: (name, class, class supported)."""
     if not isinstance(entry, dict):
@@ -361,7 +297,7 @@ def _agent_entry(
     return name, str(agent_class), supported
 
 
-def _claim_name(check: _Checker, seen: dict[str, str], name: str | None, path: str) -> bool:
+def _claim_name(check: Checker, seen: dict[str, str], name: str | None, path: str) -> bool:
     """Record an agent name; False (with an error) if it is missing or already taken."""
     if name is None:
         return False
@@ -374,9 +310,9 @@ def _claim_name(check: _Checker, seen: dict[str, str], name: str | None, path: s
 
 def validate_config(config: Any) -> ProjectSpec:
     """Check a project configuration; raise `ConfigInvalid` listing every problem."""
-    check = _Checker()
+    check = Checker()
     if not isinstance(config, dict):
-        raise ConfigInvalid([f"the configuration must be a mapping, not {_kind(config)}"])
+        raise ConfigInvalid([f"the configuration must be a mapping, not {kind_of(config)}"])
     size = len(json.dumps(config, ensure_ascii=False).encode())
     if size > MAX_CONFIG_BYTES:
         raise ConfigInvalid(

@@ -19,25 +19,11 @@ from typing import Any
 
 from protocol import events
 from server.agent_output import AgentOutput
+from server.query import Query, Step
 from server.speech_track import FRAME_S, Segmenter, SpeechTrack, Synthesizer
 
 PLAYBACK_LEAD_S = 1.0  # audio sent ahead of the client's playback, at most
 BOUNDARY_LEAD_S = 0.3  # the next agent is announced when this little audio is left
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One agent of the plan, with the agents whose output it needs."""
-
-    agent: str
-    predecessors: tuple[str, ...] = ()
-
-
-@dataclass(slots=True)
-class Query:
-    text: str
-    received_at: float  # monotonic time of the query's end (typed, or end of speech)
-    asr_s: float | None = None
 
 
 @dataclass(slots=True)
@@ -353,4 +339,4 @@ async def _text_as_it_piles_up(output: AgentOutput) -> AsyncIterator[str]:
         await output.changed(timeout=1.0)
 
 
-__all__ = ["FRAME_S", "AgentResult", "Query", "Response", "SpeechOut", "Step"]
+__all__ = ["FRAME_S", "AgentResult", "Response", "SpeechOut"]

@@ -25,8 +25,11 @@ from server.llm import ProviderFactory
 from server.llm.base import HistoryTurn
 from server.orchestrator import plan_for, route
 from server.project import ProjectSpec
-from server.response import Query, Response, SpeechOut
+from server.query import Query
+from server.response import Response, SpeechOut
 from server.store import HistoryEntry, Store
+from server.tasks import cancel_and_wait
+from server.voice_input import VoiceInput
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +40,6 @@ NOT_READING = "Client is not reading: send queue over its limit"
 
 class SessionClosed(Exception):
     """Raised into senders once the session has begun closing."""
-
-
-async def cancel_and_wait(tasks: list[asyncio.Task[Any]], attempts: int = 5) -> None:
-    """Cancel tasks and wait until they are done, cancelling again if one is lost.
-
-    On Python 3.11 ``asyncio.wait_for`` can swallow a cancellation that lands
-    just as its inner wait finishes; a task that then loops on would keep its
-    session alive forever, so a cancel is repeated until it takes.
-    """
-    pending = {t for t in tasks if not t.done()}
-    for _ in range(attempts):
-        if not pending:
-            return
-        for task in pending:
-            task.cancel()
-        _, pending = await asyncio.wait(pending, timeout=0.5)
-    if pending:
-        log.error("tasks would not stop: %s", [t.get_name() for t in pending])
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +118,7 @@ class RealtimeSession:
         send_text: Callable[[str], Awaitable[None]],
         close: Callable[[int, str], Awaitable[None]],
         speech: SpeechOut | None = None,
-        voice_input: Any = None,
+        voice_input: VoiceInput | None = None,
     ) -> None:
         self.identity = identity
         self.spec = spec
@@ -142,7 +127,7 @@ class RealtimeSession:
         self.limits = limits
         self._send_text = send_text
         self._close = close
-        self._speech = speech
+        self._speech = self._speech_available = speech
         self.voice = voice_input
         self.outbox = Outbox(limits.max_outbox_bytes)
         self.executors = ExecutorBroker(lambda event: self.send(event))
@@ -161,8 +146,7 @@ class RealtimeSession:
         self._closing = False
         self.ended = asyncio.Event()  # set when the server decides to end the session
         self.close_task: asyncio.Task[None] | None = None
-        self.last_activity = time.monotonic()
-        self.last_pong = time.monotonic()
+        self.last_activity = self.last_pong = time.monotonic()
         # Bytes written to the socket, and how many of them the client has surely read:
         # a PONG answers the oldest PING, so everything written before it was read.
         self._written = 0
@@ -339,8 +323,11 @@ class RealtimeSession:
             case events.Pong():
                 if self._ping_offsets:
                     self._read_by_client = self._ping_offsets.popleft()
-            case events.SessionUpdate():
-                pass
+            case events.SessionUpdate(session=settings) if settings is not None:
+                # Ours: a client that cannot play sound asks for text only, so its
+                # answers are neither synthesised nor paced by audio nobody hears.
+                if isinstance(speaks := settings.get("output_audio"), bool):
+                    self._speech = self._speech_available if speaks else None
 
     async def enqueue(self, query: Query) -> None:
         if self._queries.qsize() >= self.limits.max_queued_queries:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import platformdirs
 
+from server.llm.base import DEFAULT_PROVIDER
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 
@@ -33,7 +35,7 @@ class Settings:
     port: int = DEFAULT_PORT
     data_dir: Path = field(default_factory=default_data_dir)
     api_keys: dict[str, str] = field(default_factory=dict)  # key -> account
-    default_provider: str = "embedded"
+    default_provider: str = DEFAULT_PROVIDER
     lazy_models: bool = False
     ping_interval_s: float = 10.0
     executor_timeout_s: float = 30.0

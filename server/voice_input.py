@@ -31,14 +31,37 @@ import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from protocol import events
 from server.project import SpeechSpec
-from server.response import Query
+from server.query import Query
 
-if TYPE_CHECKING:
-    from server.session import RealtimeSession
+
+class SpeakingResponse(Protocol):
+    """The answer being played, as far as barge-in needs it."""
+
+    def spoken_recently(self) -> str: ...
+
+    def interrupt(self) -> None: ...
+
+
+class ListeningSession(Protocol):
+    """What speech input needs from its session (a `server.session.RealtimeSession`).
+
+    The session owns its `VoiceInput`, so the import points one way only; this
+    is the narrow view back that the voice input is given in `attach`.
+    """
+
+    @property
+    def response(self) -> SpeakingResponse | None: ...
+
+    async def send(self, event: events.ServerEvent, tag: str | None = None) -> None: ...
+
+    async def error(self, message: str) -> None: ...
+
+    async def enqueue(self, query: Query) -> None: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +121,7 @@ class VoiceInput:
             silence_ms=speech.silence_ms,
             min_speech_ms=speech.min_speech_ms,
         )
-        self.session: RealtimeSession | None = None
+        self.session: ListeningSession | None = None
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
         self._last_partial_bytes = 0
@@ -112,7 +135,7 @@ class VoiceInput:
         self._turn_lock = asyncio.Lock()  # one chunk or one end of turn at a time
         self.client_playing = False
 
-    def attach(self, session: RealtimeSession) -> None:
+    def attach(self, session: ListeningSession) -> None:
         self.session = session
         self._worker = asyncio.create_task(self._run(), name="voice-input")
 

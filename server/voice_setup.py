@@ -27,7 +27,7 @@ class SpeechServices:
     """Process-wide models and the per-session speech objects built from them."""
 
     def __init__(self, settings: Settings, *, speech_enabled: bool) -> None:
-        from server.speech.models import ModelRegistry
+        from server.models import ModelRegistry
 
         self.registry = ModelRegistry(settings.data_dir / "models")
         self.speech_enabled = speech_enabled
@@ -60,7 +60,7 @@ class SpeechServices:
         """(voice for answers, listener for audio, problems to tell the client)."""
         if not self.speech_enabled:
             return None, None, []
-        from server.speech.models import ModelLoadError
+        from server.model_loading import ModelLoadError
         from server.speech.segmenter import SpeechSegmenter
         from server.voice_input import VoiceInput
 

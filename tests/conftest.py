@@ -1,22 +1,67 @@
-"""Shared fixtures: real servers on free loopback ports."""
+"""Shared fixtures (real servers on free loopback ports) and the one polling helper."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from app.engine import EngineProcess
 from protocol import AsyncDistillerClient
-from server.embedded import EmbeddedServer
+
+POLL_S = 0.02
+
+Message = str | Callable[[], str]
+
+
+async def wait_until(
+    predicate: Callable[[], object],
+    timeout: float = 30.0,
+    message: Message = "the condition",
+    interval: float = POLL_S,
+) -> None:
+    """Poll ``predicate`` until it holds; fail saying what was awaited after ``timeout`` s.
+
+    Only for state nothing can be awaited on (another process, a device thread, a
+    database): await the event or future instead whenever there is one. ``message``
+    may be a callable, to show the last state seen when the wait fails.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() >= deadline:
+            raise AssertionError(_timed_out(timeout, message))
+        await asyncio.sleep(interval)
+
+
+def wait_until_sync(
+    predicate: Callable[[], object],
+    timeout: float = 30.0,
+    message: Message = "the condition",
+    interval: float = POLL_S,
+) -> None:
+    """`wait_until` for code without an event loop (threads, blocking clients)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise AssertionError(_timed_out(timeout, message))
+        time.sleep(interval)
+
+
+def _timed_out(timeout: float, message: Message) -> str:
+    awaited = message() if callable(message) else message
+    return f"timed out after {timeout:g} s waiting for {awaited}"
 
 
 @pytest.fixture(scope="module")
-def echo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+def echo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
     """A text-only server with the deterministic echo provider and no speech models."""
-    server = EmbeddedServer(
+    server = EngineProcess(
         tmp_path_factory.mktemp("echo-data"),
         provider="echo",
         extra_args=["--no-speech", "--executor-timeout", "2"],
@@ -27,9 +72,9 @@ def echo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedSe
 
 
 @pytest.fixture(scope="module")
-def speech_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+def speech_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
     """A server with the real embedded speech models (ASR, VAD, TTS) and the echo LLM."""
-    server = EmbeddedServer(tmp_path_factory.mktemp("speech-data"), provider="echo")
+    server = EngineProcess(tmp_path_factory.mktemp("speech-data"), provider="echo")
     server.start(timeout=180)
     yield server
     server.stop()
@@ -41,7 +86,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def client(echo_server: EmbeddedServer) -> Iterator[AsyncDistillerClient]:
+def client(echo_server: EngineProcess) -> Iterator[AsyncDistillerClient]:
     """Our SDK's client on the echo server, with the null audio backend."""
     sdk = AsyncDistillerClient(
         api_key=echo_server.api_key, base_url=echo_server.base_url, audio_backend="null"

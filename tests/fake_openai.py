@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 
 import uvicorn
@@ -17,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from server.embedded import free_port
+from app.engine import free_port
+from tests.conftest import wait_until_sync
 
 
 class FakeOpenAI:
@@ -49,9 +49,7 @@ class FakeOpenAI:
 
     def __enter__(self) -> FakeOpenAI:
         self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until_sync(lambda: self._server.started, 10, "the fake OpenAI endpoint to listen")
         return self
 
     def __exit__(self, *exc: object) -> None:

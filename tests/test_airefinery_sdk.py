@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from server.embedded import EmbeddedServer
+from app.engine import EngineProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv-airsdk"
@@ -63,7 +63,7 @@ def sdk_python() -> str:
 def test_published_sdk_creates_downloads_connects_and_answers(
     sdk_python: str, tmp_path: Path
 ) -> None:
-    with EmbeddedServer(tmp_path, provider="echo") as server:
+    with EngineProcess(tmp_path, provider="echo") as server:
         result = subprocess.run(
             [sdk_python, str(ROOT / "scripts" / "airefinery_sdk_check.py"), server.base_url],
             capture_output=True,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from app.launch import LaunchOptions
 from app.main import DistillerApp
+from tests.conftest import wait_until
 from tests.test_app_session import (
     ADVISOR_ROLES,
     SIZE,
@@ -32,8 +33,8 @@ async def test_fresh_data_dir_gets_the_examples_and_the_engine_stops_on_exit(
         assert set(app.browser.projects) == {"advisor-flow", "voice-assistant"}
         hint = str(app.conversation.query_one("#conversation-hint").render())
         assert "example projects" in hint
-        assert app.engine is not None and app.engine.running
-        engine = app.engine
+        engine = app.engine.process
+        assert engine is not None and engine.running
 
         app.browser.tree.focus()
         assert app.browser.select("advisor-flow")
@@ -42,5 +43,6 @@ async def test_fresh_data_dir_gets_the_examples_and_the_engine_stops_on_exit(
         await wait_for(pilot, lambda: "connected" in connection_text(app))
         await ask(pilot, "hello engine")
         await wait_for(pilot, lambda: turn_finished(app, ADVISOR_ROLES))
-    assert not engine.running
+    # Quitting does not wait for the engine's shutdown, but the engine does end.
+    await wait_until(lambda: not engine.running, 30, "the embedded engine to exit after quit")
     assert (tmp_path / "store").is_dir()

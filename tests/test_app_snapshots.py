@@ -18,10 +18,14 @@ from textual.widgets import Input
 from app.launch import LaunchOptions
 from app.main import DistillerApp
 from app.screens import ConfigScreen, CreateProjectScreen, DiffScreen
-from widgets import ProjectInfo, VersionInfo
+from protocol import events as ev
+from protocol.conversation import Conversation
+from protocol.projects import ProjectVersion
+from widgets import ProjectInfo
 
 SIZE = (120, 40)
-AGENTS = ("Advisor Flow", "Researcher", "Market Data")
+AGENTS = ("Researcher", "Market Data", "Advisor Flow")
+FLOWS = (("Advisor Flow", ("Researcher", "Market Data")),)
 
 
 def _at(hour: int) -> datetime:
@@ -32,17 +36,17 @@ PROJECTS = [
     ProjectInfo(
         "advisor-flow",
         (
-            VersionInfo(0, _at(9), AGENTS, False),
-            VersionInfo(1, _at(10), AGENTS, True),
-            VersionInfo(2, _at(11), (*AGENTS, "Summarizer"), True),
+            ProjectVersion(0, _at(9), AGENTS, False, FLOWS),
+            ProjectVersion(1, _at(10), AGENTS, True, FLOWS),
+            ProjectVersion(2, _at(11), ("Summarizer", *AGENTS), True, FLOWS),
         ),
     ),
-    ProjectInfo("voice-assistant", (VersionInfo(0, _at(12), ("Assistant",), True),)),
+    ProjectInfo("voice-assistant", (ProjectVersion(0, _at(12), ("Assistant",), True),)),
     ProjectInfo(
         "support_bot",
         (
-            VersionInfo(0, _at(8), ("Triage", "Billing"), False),
-            VersionInfo(1, _at(13), ("Triage", "Billing"), False),
+            ProjectVersion(0, _at(8), ("Triage", "Billing"), False),
+            ProjectVersion(1, _at(13), ("Triage", "Billing"), False),
         ),
     ),
 ]
@@ -148,11 +152,11 @@ def test_conversation_with_two_agents_one_skipped(snap_compare) -> None:
         app.status.set_connection("connected")
         app.status.set_target("advisor-flow", 1)
         turn = await app.conversation.start_turn("How can I protect my investments?")
-        researcher = await turn.answer_for("Researcher")
+        researcher = await turn.start_answer("Researcher")
         await researcher.append("Diversification is the **first** line of defence:\n\n")
         await researcher.append("- spread money across asset classes\n- rebalance")
         researcher.mark("skipped")
-        market = await turn.answer_for("Market Data")
+        market = await turn.start_answer("Market Data")
         await market.append("The index is up 1.2% today; bond yields hold at 4.1%.")
         await turn.finish()
         researcher.show_timings("first text 0.08 s")
@@ -188,7 +192,7 @@ def test_text_mode_status_bar(snap_compare) -> None:
         app = pilot.app
         assert isinstance(app, DistillerApp)
         await _with_projects(pilot)
-        app._audio_ready(None, "no sound device found")
+        app.talk.set_audio(None, "no sound device found")
         app.status.set_connection("connected")
         app.status.set_target("advisor-flow", 1)
         app.status.set_sample_rate(16000)
@@ -196,3 +200,44 @@ def test_text_mode_status_bar(snap_compare) -> None:
         await pilot.pause()
 
     assert snap_compare(offline_app(), terminal_size=(120, 12), run_before=steady(run_before))
+
+
+async def _answering(pilot: Pilot[None]) -> None:
+    """A finished turn, then a second question whose answer is still streaming."""
+    app = pilot.app
+    assert isinstance(app, DistillerApp)
+    await _with_projects(pilot)
+    app.talk.set_audio(None, "no sound device found (PortAudio: no default output device)")
+    app.status.set_connection("connected")
+    app.status.set_target("advisor-flow", 1)
+    app.status.set_latency(0.74)
+    conversation = Conversation()
+    steps = [
+        *conversation.receive(ev.SessionCreated()),
+        *conversation.ask("How can I protect my investments?"),
+        *conversation.receive(ev.ResponseCreated()),
+        *conversation.receive(
+            ev.ResponseTextDelta("Spread money across asset classes.", "Researcher")
+        ),
+        *conversation.receive(ev.ResponseTextDelta("The index is up 1.2% today.", "Market Data")),
+        *conversation.receive(ev.ResponseDone()),
+        *conversation.ask("And bonds?"),
+        *conversation.receive(ev.ResponseCreated()),
+        *conversation.receive(ev.ResponseTextDelta("Bonds pay a fixed", "Researcher")),
+    ]
+    for action in steps:
+        await app.conversation.apply(action)
+    app.input_bar.input.focus()
+    await pilot.pause()
+
+
+def test_narrow_terminal_keeps_input_and_latency_visible(snap_compare) -> None:
+    assert snap_compare(offline_app(), terminal_size=(80, 24), run_before=steady(_answering))
+
+
+def test_light_theme(snap_compare) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        pilot.app.theme = "textual-light"
+        await _answering(pilot)
+
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=steady(run_before))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from audio import (
 )
 from audio.levels import FLOOR_DBFS
 from audio.paced import PacedThread, input_clock, output_clock
+from tests.conftest import wait_until
 
 RATE = 16000
 
@@ -40,13 +40,6 @@ def sine_bytes(seconds: float, freq: float = 1000.0, amplitude: float = 0.5, rat
 def dominant_frequency(samples: np.ndarray, rate: int) -> float:
     spectrum = np.abs(np.fft.rfft(samples.astype(np.float64) * np.hanning(len(samples))))
     return float(np.fft.rfftfreq(len(samples), 1 / rate)[np.argmax(spectrum)])
-
-
-async def eventually(condition: Callable[[], bool], timeout: float = 2.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 class FixedRateCard(AudioBackend):
@@ -121,10 +114,10 @@ async def test_playback_state_reports_start_then_stop_in_real_time() -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         actor.play(sine_bytes(0.3))
-        await eventually(lambda: states == [True])
+        await wait_until(lambda: states == [True], 5, lambda: f"[True], saw {states}")
         await actor.wait_played()
         assert loop.time() - started >= 0.25  # a real-time speaker takes as long as the audio
-        await eventually(lambda: states == [True, False])
+        await wait_until(lambda: states == [True, False], 5, lambda: f"[True, False], saw {states}")
 
 
 async def test_drop_playback_empties_the_queue_at_once() -> None:
@@ -132,7 +125,7 @@ async def test_drop_playback_empties_the_queue_at_once() -> None:
     states: list[bool] = []
     async with AudioActor(NullBackend(), on_playback_state=states.append) as actor:
         actor.play(audio)
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: actor.samples_played > 0, 5, "the speaker to start playing")
         dropped = actor.drop_playback()
         assert not actor.is_playing
         played_at_drop = actor.samples_played
@@ -141,7 +134,7 @@ async def test_drop_playback_empties_the_queue_at_once() -> None:
         await asyncio.wait_for(actor.wait_played(), 0.5)
         await asyncio.sleep(0.1)
         assert actor.samples_played == played_at_drop  # nothing more came out
-        await eventually(lambda: states == [True, False])
+        await wait_until(lambda: states == [True, False], 5, lambda: f"[True, False], saw {states}")
         assert actor.drop_playback() == 0
 
 
@@ -149,13 +142,19 @@ async def test_output_levels_follow_the_audio_being_played() -> None:
     async with AudioActor(NullBackend()) as actor:
         assert not actor.output_levels.snapshot().active
         actor.play(sine_bytes(1.0, amplitude=0.5))
-        await asyncio.sleep(0.2)
+        await wait_until(
+            lambda: actor.output_levels.snapshot().rms_dbfs > FLOOR_DBFS,
+            5,
+            "the tone to reach the output meter",
+        )
         snap = actor.output_levels.snapshot()
         assert snap.active
         assert snap.rms_dbfs == pytest.approx(-9.03, abs=1.0)
         assert max(snap.waveform) > 0.8
         actor.drop_playback()
-        await eventually(lambda: not actor.output_levels.snapshot().active)
+        await wait_until(
+            lambda: not actor.output_levels.snapshot().active, 5, "the output meter to go idle"
+        )
 
 
 async def test_play_rejects_what_is_not_pcm16() -> None:
@@ -225,8 +224,7 @@ async def test_read_without_capture_returns_empty_instead_of_hanging() -> None:
 async def test_a_reader_that_falls_behind_loses_the_oldest_audio_not_memory() -> None:
     async with AudioActor(NullBackend(), capture_buffer_s=0.1) as actor:
         await actor.start_capture()
-        await asyncio.sleep(0.3)
-        assert actor.capture_overruns > 0
+        await wait_until(lambda: actor.capture_overruns > 0, 5, "the unread capture to overrun")
         await actor.stop_capture()
         kept = [chunk async for chunk in actor.frames()]
         assert 1 <= len(kept) <= 5  # 0.1 s of 20 ms frames

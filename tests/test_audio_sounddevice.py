@@ -61,13 +61,17 @@ def test_playback_reaches_the_device_with_the_right_levels() -> None:
     seen = run(
         """
         async def main():
-            states = []
+            states, stopped = [], asyncio.Event()
+            def on_state(sounding):
+                states.append(sounding)
+                if not sounding:
+                    stopped.set()
             backend = audio.open_backend()
-            async with audio.AudioActor(backend, on_playback_state=states.append) as actor:
+            async with audio.AudioActor(backend, on_playback_state=on_state) as actor:
                 actor.play(sine_bytes(1.0, amplitude=0.5))
                 await asyncio.wait_for(actor.wait_played(), 10)
                 snap = actor.output_levels.snapshot()
-                await asyncio.sleep(0.1)
+                await asyncio.wait_for(stopped.wait(), 10)
                 report(description=actor.description, played=actor.samples_played,
                        playing=actor.is_playing, rms=snap.rms_dbfs, peak=snap.peak_dbfs,
                        wave=max(snap.waveform), states=states)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 import wave
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 from audio import AudioActor, AudioFileError, WavFileBackend, open_backend
+from tests.conftest import wait_until
 
 RATE = 16000
 
@@ -146,7 +146,7 @@ async def test_dropped_audio_never_reaches_the_speaker_file(tmp_path: Path) -> N
     out = tmp_path / "out.wav"
     async with AudioActor(WavFileBackend(speaker_file=out)) as actor:
         actor.play(tone(5.0).astype("<i2").tobytes())
-        await asyncio.sleep(0.2)
+        await wait_until(lambda: actor.samples_played > 0, 5, "the speaker file to get audio")
         actor.drop_playback()
         await actor.wait_played()
         played = actor.samples_played

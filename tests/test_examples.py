@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 import yaml
 
-from server.embedded import EmbeddedServer
+from app.engine import EngineProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
 def run_example(
-    server: EmbeddedServer, script: str, *args: str, timeout: float = 120
+    server: EngineProcess, script: str, *args: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "API_KEY": server.api_key}
     env.pop("DISTILLER_AUDIO", None)
@@ -43,7 +43,7 @@ def succeeded(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout
 
 
-def test_create_then_download_the_advisor_project(echo_server: EmbeddedServer) -> None:
+def test_create_then_download_the_advisor_project(echo_server: EngineProcess) -> None:
     out = succeeded(run_example(echo_server, "create_project.py", "--project", "ex-advisor"))
     assert out == "Project 'ex-advisor' created: version 0\n"
     out = succeeded(run_example(echo_server, "create_project.py", "--project", "ex-advisor"))
@@ -56,7 +56,7 @@ def test_create_then_download_the_advisor_project(echo_server: EmbeddedServer) -
     assert yaml.safe_load(out) == yaml.safe_load((EXAMPLES / "advisor_flow.yaml").read_text())
 
 
-def test_create_the_voice_assistant_project(echo_server: EmbeddedServer) -> None:
+def test_create_the_voice_assistant_project(echo_server: EngineProcess) -> None:
     config = str(EXAMPLES / "voice_assistant.yaml")
     out = succeeded(
         run_example(echo_server, "create_project.py", "--config", config, "--project", "ex-voice")
@@ -64,7 +64,7 @@ def test_create_the_voice_assistant_project(echo_server: EmbeddedServer) -> None
     assert out == "Project 'ex-voice' created: version 0\n"
 
 
-def test_text_query_runs_the_flow_with_the_client_side_agent(echo_server: EmbeddedServer) -> None:
+def test_text_query_runs_the_flow_with_the_client_side_agent(echo_server: EngineProcess) -> None:
     question = "How can I protect my investments?"
     out = succeeded(
         run_example(echo_server, "text_query.py", "--project", "ex-text", "--query", question)
@@ -77,7 +77,7 @@ def test_text_query_runs_the_flow_with_the_client_side_agent(echo_server: Embedd
     assert lines[3] == f"[Market Data] Market snapshot (demo data): {snapshot}"
 
 
-def test_example_failures_are_one_clear_line(echo_server: EmbeddedServer) -> None:
+def test_example_failures_are_one_clear_line(echo_server: EngineProcess) -> None:
     result = run_example(echo_server, "download_project.py", "--project", "never-made")
     assert result.returncode == 1
     assert result.stderr == "error: project 'never-made' not found on the server\n"
@@ -104,7 +104,7 @@ def heard_question(out: str) -> bool:
 @pytest.fixture(scope="module")
 def question_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ "What is a bond?" spoken by the Piper voice, then a second of silence."""
-    from server.speech.models import ModelRegistry
+    from server.models import ModelRegistry
 
     speech = (
         ModelRegistry(tmp_path_factory.mktemp("ex-models")).tts().synthesize(SPOKEN_QUESTION, 16000)
@@ -128,7 +128,7 @@ def spoken_seconds(path: Path) -> float:
 
 
 def test_speak_answer_writes_the_spoken_answer(
-    speech_server: EmbeddedServer, tmp_path: Path
+    speech_server: EngineProcess, tmp_path: Path
 ) -> None:
     answer = tmp_path / "answer.wav"
     out = succeeded(
@@ -146,7 +146,7 @@ def test_speak_answer_writes_the_spoken_answer(
 
 
 def test_voice_query_hears_the_question_and_answers_aloud(
-    speech_server: EmbeddedServer, question_wav: Path, tmp_path: Path
+    speech_server: EngineProcess, question_wav: Path, tmp_path: Path
 ) -> None:
     answer = tmp_path / "answer.wav"
     out = succeeded(
@@ -164,7 +164,7 @@ def test_voice_query_hears_the_question_and_answers_aloud(
 
 
 def test_audio_file_query_streams_a_wav(
-    speech_server: EmbeddedServer, question_wav: Path, tmp_path: Path
+    speech_server: EngineProcess, question_wav: Path, tmp_path: Path
 ) -> None:
     answer = tmp_path / "answer.wav"
     out = succeeded(
@@ -182,7 +182,7 @@ def test_audio_file_query_streams_a_wav(
     assert spoken_seconds(answer) > 0.5
 
 
-def test_cancel_examples_run_headless(speech_server: EmbeddedServer, tmp_path: Path) -> None:
+def test_cancel_examples_run_headless(speech_server: EngineProcess, tmp_path: Path) -> None:
     answer = tmp_path / "answer.wav"
     # No terminal: CancelOnKeypress warns and never fires, so the whole flow plays.
     result = run_example(

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.engine import EngineProcess
 from server.config_text import ConfigTextError, load_config_text
-from server.embedded import EmbeddedServer
 from server.project import MAX_AGENTS, ConfigInvalid, validate_config
 from tests.wire import create, flow_config, headers
 
@@ -115,7 +115,7 @@ def _alias_bomb(levels: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _validate(server: EmbeddedServer, config: Any) -> httpx.Response:
+def _validate(server: EngineProcess, config: Any) -> httpx.Response:
     return httpx.post(
         f"{server.base_url}/distiller/config/validate",
         headers=headers(),
@@ -124,14 +124,14 @@ def _validate(server: EmbeddedServer, config: Any) -> httpx.Response:
     )
 
 
-def test_a_yaml_alias_bomb_is_refused_quickly(echo_server: EmbeddedServer) -> None:
+def test_a_yaml_alias_bomb_is_refused_quickly(echo_server: EngineProcess) -> None:
     response = _validate(echo_server, _alias_bomb())
     assert response.status_code == 422
     assert "aliases" in response.json()["error"]["message"]
 
 
 def test_a_ten_megabyte_config_is_refused_and_nothing_is_stored(
-    echo_server: EmbeddedServer,
+    echo_server: EngineProcess,
 ) -> None:
     config = flow_config("A")
     config["utility_agents"][0]["agent_description"] = "x" * 10_000_000
@@ -142,7 +142,7 @@ def test_a_ten_megabyte_config_is_refused_and_nothing_is_stored(
     assert "ten-mb" not in [p["name"] for p in listed["projects"]]
 
 
-def test_a_ten_thousand_agent_graph_is_refused_with_the_limit(echo_server: EmbeddedServer) -> None:
+def test_a_ten_thousand_agent_graph_is_refused_with_the_limit(echo_server: EngineProcess) -> None:
     agents = [f"a{i}" for i in range(10_000)]
     config = flow_config("A")  # one flow over 10,000 terse agents: under the 1 MB size limit
     config["utility_agents"] = [{"agent_class": "SearchAgent", "agent_name": a} for a in agents]
@@ -152,7 +152,7 @@ def test_a_ten_thousand_agent_graph_is_refused_with_the_limit(echo_server: Embed
     assert f"the limit is {MAX_AGENTS}" in response.json()["error"]["message"]
 
 
-def test_a_long_chain_at_the_agent_limit_is_accepted(echo_server: EmbeddedServer) -> None:
+def test_a_long_chain_at_the_agent_limit_is_accepted(echo_server: EngineProcess) -> None:
     agents = [f"a{i}" for i in range(MAX_AGENTS - 1)]  # plus the flow itself: exactly the limit
     response = create(echo_server, "long-chain", flow_config(*agents))
     assert response.status_code == 201, response.text
@@ -170,7 +170,7 @@ def test_a_long_chain_at_the_agent_limit_is_accepted(echo_server: EmbeddedServer
         "",
     ],
 )
-def test_hostile_project_names_are_refused_by_name(echo_server: EmbeddedServer, name: str) -> None:
+def test_hostile_project_names_are_refused_by_name(echo_server: EngineProcess, name: str) -> None:
     response = create(echo_server, name, flow_config("A"))
     assert response.status_code == 400
     assert "project" in response.json()["error"]["message"]
@@ -181,7 +181,7 @@ def test_hostile_project_names_are_refused_by_name(echo_server: EmbeddedServer, 
 
 
 def test_agent_names_with_quotes_and_separators_are_stored_verbatim(
-    echo_server: EmbeddedServer,
+    echo_server: EngineProcess,
 ) -> None:
     """Agent names are data, not identifiers: SQL quotes and slashes round-trip untouched."""
     hostile = "Robert'); DROP TABLE history;-- ../x\\y"
@@ -204,7 +204,7 @@ def test_agent_names_with_quotes_and_separators_are_stored_verbatim(
         b'{"project": "bytes", "config": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     ],
 )
-def test_bodies_that_are_not_utf8_json_are_a_400(echo_server: EmbeddedServer, body: bytes) -> None:
+def test_bodies_that_are_not_utf8_json_are_a_400(echo_server: EngineProcess, body: bytes) -> None:
     response = httpx.post(
         f"{echo_server.base_url}/distiller/create",
         headers={**headers(), "Content-Type": "application/json"},
@@ -217,7 +217,7 @@ def test_bodies_that_are_not_utf8_json_are_a_400(echo_server: EmbeddedServer, bo
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(config=configs)
 def test_create_answers_random_configs_with_201_or_a_named_4xx(
-    echo_server: EmbeddedServer, config: Any
+    echo_server: EngineProcess, config: Any
 ) -> None:
     try:
         validate_config(config)
@@ -245,7 +245,7 @@ def test_create_answers_random_configs_with_201_or_a_named_4xx(
         )
 
 
-def test_nan_in_a_json_body_is_refused(echo_server: EmbeddedServer) -> None:
+def test_nan_in_a_json_body_is_refused(echo_server: EngineProcess) -> None:
     body = '{"project": "nan", "config": {"base_config": {"llm_config": {"temperature": NaN}}}}'
     response = httpx.post(
         f"{echo_server.base_url}/distiller/create",

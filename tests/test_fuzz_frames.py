@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as sync_connect
 
+from app.engine import EngineProcess
 from protocol import events
-from server.embedded import EmbeddedServer
 from tests.wire import create, flow_config, headers
 
 CLIENT_TYPES = sorted(events.CLIENT_EVENT_TYPES)
@@ -101,7 +101,7 @@ SENTINEL = '{"type": "fuzz.sentinel"}'
 
 
 @pytest.fixture(scope="module")
-def fuzz_session(echo_server: EmbeddedServer) -> Iterator[ClientConnection]:
+def fuzz_session(echo_server: EngineProcess) -> Iterator[ClientConnection]:
     assert create(echo_server, "fuzzed", flow_config("A")).status_code == 201
     url = echo_server.base_url.replace("http", "ws", 1) + "/distiller/realtime/local/fuzzed/fuzzer"
     with sync_connect(url, additional_headers=headers(), max_size=2**27) as ws:
@@ -138,7 +138,7 @@ def test_a_live_session_answers_hostile_frames_with_errors(
 
 
 def test_huge_and_oversized_frames_are_answered_and_the_session_lives(
-    fuzz_session: ClientConnection, echo_server: EmbeddedServer
+    fuzz_session: ClientConnection, echo_server: EngineProcess
 ) -> None:
     huge_text = json.dumps({"type": "input_text", "text": "word " * 10_000})
     over_limit = json.dumps({"type": "input_audio_buffer.append", "audio": "A" * (9 * 1024 * 1024)})

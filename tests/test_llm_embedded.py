@@ -11,7 +11,8 @@ import pytest
 
 from server.llm.base import HistoryTurn, LLMError, LLMRequest, LLMSettings
 from server.llm.embedded import EmbeddedProvider, build_prompt
-from server.speech.models import ModelRegistry, bundled_gguf
+from server.llm.gguf import bundled_gguf
+from server.models import ModelRegistry
 
 ROUTES = [
     ("Weather Agent", "Answers questions about weather forecasts, rain and temperature"),

@@ -14,8 +14,8 @@ import httpx
 import pytest
 import websockets
 
+from app.engine import EngineProcess
 from server import auth
-from server.embedded import EmbeddedServer
 from server.settings import Settings
 from tests.wire import connect, create, flow_config, headers
 
@@ -23,8 +23,8 @@ ACME, GLOBEX = "acme-secret", "globex-secret"
 
 
 @pytest.fixture(scope="module")
-def two_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
-    server = EmbeddedServer(
+def two_accounts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
+    server = EngineProcess(
         tmp_path_factory.mktemp("two-accounts"),
         provider="echo",
         extra_args=["--no-speech", "--api-key", f"acme:{ACME}", "--api-key", f"globex:{GLOBEX}"],
@@ -47,7 +47,7 @@ FOREIGN_READS = [
 
 @pytest.mark.parametrize(("method", "path", "body"), FOREIGN_READS)
 def test_another_accounts_key_finds_nothing(
-    two_accounts: EmbeddedServer, method: str, path: str, body: dict | None
+    two_accounts: EngineProcess, method: str, path: str, body: dict | None
 ) -> None:
     response = httpx.request(
         method, two_accounts.base_url + path, json=body, headers=headers(GLOBEX)
@@ -57,7 +57,7 @@ def test_another_accounts_key_finds_nothing(
     assert "A agent" not in response.text  # nothing of acme's config leaks into the error
 
 
-def test_another_accounts_listing_and_creates_stay_separate(two_accounts: EmbeddedServer) -> None:
+def test_another_accounts_listing_and_creates_stay_separate(two_accounts: EngineProcess) -> None:
     url = two_accounts.base_url
     assert httpx.get(f"{url}/distiller/projects", headers=headers(GLOBEX)).json() == {
         "projects": []
@@ -86,7 +86,7 @@ def test_another_accounts_listing_and_creates_stay_separate(two_accounts: Embedd
     ],
 )
 def test_malformed_or_near_miss_keys_are_refused(
-    two_accounts: EmbeddedServer, authorization: str | bytes | None
+    two_accounts: EngineProcess, authorization: str | bytes | None
 ) -> None:
     sent = [] if authorization is None else [(b"Authorization", authorization)]
     response = httpx.post(f"{two_accounts.base_url}/authentication/validate", headers=sent)
@@ -104,7 +104,7 @@ def test_malformed_or_near_miss_keys_are_refused(
     ],
 )
 async def test_websocket_refuses_foreign_and_wrong_keys_at_the_handshake(
-    two_accounts: EmbeddedServer, key: str, account: str, project: str
+    two_accounts: EngineProcess, key: str, account: str, project: str
 ) -> None:
     with pytest.raises(websockets.InvalidStatus) as refused:
         async with connect(two_accounts, project, "intruder", key=key, account=account):
@@ -113,7 +113,7 @@ async def test_websocket_refuses_foreign_and_wrong_keys_at_the_handshake(
 
 
 async def test_own_account_connects_but_cannot_reach_a_project_it_lacks(
-    two_accounts: EmbeddedServer,
+    two_accounts: EngineProcess,
 ) -> None:
     # globex has its own "plans" now, but no version 1: acme's version 1 is not reachable.
     async with connect(two_accounts, "plans:1", "me", key=GLOBEX, account="globex") as ws:

@@ -10,7 +10,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,15 +18,16 @@ import httpx
 import pytest
 import websockets
 
-from server.embedded import EmbeddedServer, free_port
+from app.engine import EngineProcess, free_port
+from tests.conftest import wait_until, wait_until_sync
 from tests.wire import Peer, connect, create, flow_config, headers, session, text_of
 
 
-def _health(server: EmbeddedServer) -> dict:
+def _health(server: EngineProcess) -> dict:
     return httpx.get(f"{server.base_url}/healthz", timeout=10).json()
 
 
-def _rss_mb(server: EmbeddedServer) -> float:
+def _rss_mb(server: EngineProcess) -> float:
     assert server.process is not None
     for line in Path(f"/proc/{server.process.pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -35,23 +35,28 @@ def _rss_mb(server: EmbeddedServer) -> float:
     raise AssertionError("no VmRSS")
 
 
-def _settled(server: EmbeddedServer, baseline_tasks: int, timeout: float = 20.0) -> dict:
-    """Health once the server has finished cleaning up (or the last reading at the deadline)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        health = _health(server)
-        if (health["sessions"] == 0 and health["tasks"] <= baseline_tasks) or (
-            time.monotonic() > deadline
-        ):
-            return health
-        time.sleep(0.2)
+def _settled(server: EngineProcess, baseline_tasks: int, timeout: float = 20.0) -> dict:
+    """Health once the server has closed every session and ended their tasks."""
+    readings: list[dict] = []
+
+    def clean() -> bool:
+        readings.append(_health(server))
+        return readings[-1]["sessions"] == 0 and readings[-1]["tasks"] <= baseline_tasks
+
+    wait_until_sync(
+        clean,
+        timeout,
+        lambda: f"no sessions and at most {baseline_tasks} tasks; last health: {readings[-1]}",
+        interval=0.2,
+    )
+    return readings[-1]
 
 
 # -- clients that leave mid-response ---------------------------------------------------------
 
 
 async def test_a_thousand_mid_response_disconnects_leave_nothing_behind(tmp_path: Path) -> None:
-    with EmbeddedServer(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
+    with EngineProcess(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
         slow = flow_config("Researcher", "Writer", word_delay_ms=20)
         assert create(server, "leaky", slow).status_code == 201
         baseline = _health(server)
@@ -76,8 +81,6 @@ async def test_a_thousand_mid_response_disconnects_leave_nothing_behind(tmp_path
         assert warmup + sum(counts) == 1000
 
         health = _settled(server, baseline["tasks"])
-        assert health["sessions"] == 0
-        assert health["tasks"] <= baseline["tasks"], health
         # Threads come only from asyncio's default worker pool, which has a fixed bound.
         pool_bound = min(32, (os.cpu_count() or 1) + 4)
         assert health["threads"] <= max(threads_after_warmup, pool_bound + 1) + 1, health
@@ -94,7 +97,7 @@ async def test_a_thousand_mid_response_disconnects_leave_nothing_behind(tmp_path
 
 def test_sigkill_during_creates_loses_no_acknowledged_version(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    server = EmbeddedServer(data, provider="echo", extra_args=["--no-speech"])
+    server = EngineProcess(data, provider="echo", extra_args=["--no-speech"])
     server.start()
     acknowledged: list[int] = []
     stop = threading.Event()
@@ -116,14 +119,18 @@ def test_sigkill_during_creates_loses_no_acknowledged_version(tmp_path: Path) ->
     with ThreadPoolExecutor(4) as pool:
         for _ in range(4):
             pool.submit(creator)
-        deadline = time.monotonic() + 20
-        while len(acknowledged) < 40 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        server.stop(kill=True)  # SIGKILL, in the middle of the creates
-        stop.set()
-    assert len(acknowledged) >= 40
+        try:
+            wait_until_sync(
+                lambda: len(acknowledged) >= 40,
+                20,
+                lambda: f"40 acknowledged creates (got {len(acknowledged)})",
+                interval=0.05,
+            )
+        finally:
+            server.stop(kill=True)  # SIGKILL, in the middle of the creates
+            stop.set()
 
-    restarted = EmbeddedServer(data, provider="echo", extra_args=["--no-speech"])
+    restarted = EngineProcess(data, provider="echo", extra_args=["--no-speech"])
     with restarted:
         listing = httpx.get(
             f"{restarted.base_url}/distiller/projects/durable", headers=headers()
@@ -140,8 +147,8 @@ def test_sigkill_during_creates_loses_no_acknowledged_version(tmp_path: Path) ->
 
 
 @pytest.fixture(scope="module")
-def impatient_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
-    server = EmbeddedServer(
+def impatient_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
+    server = EngineProcess(
         tmp_path_factory.mktemp("impatient"),
         provider="echo",
         extra_args=["--no-speech", "--executor-timeout", "1"],
@@ -152,7 +159,7 @@ def impatient_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embed
 
 
 async def test_a_custom_agent_that_never_answers_becomes_an_agent_error(
-    impatient_server: EmbeddedServer,
+    impatient_server: EngineProcess,
 ) -> None:
     config = flow_config("Silent", "Writer", custom=("Silent",))
     assert create(impatient_server, "silent", config).status_code == 201
@@ -215,7 +222,7 @@ def _openai_config(base_url: str) -> dict:
 
 @pytest.mark.parametrize("endpoint", ["down", "hangs"])
 async def test_an_llm_endpoint_that_is_down_or_hangs_gives_a_clear_agent_error(
-    impatient_server: EmbeddedServer, endpoint: str
+    impatient_server: EngineProcess, endpoint: str
 ) -> None:
     hanging = _HangingEndpoint() if endpoint == "hangs" else None
     port = hanging.port if hanging else free_port()  # nothing listens on a fresh free port
@@ -245,7 +252,7 @@ async def test_an_llm_endpoint_that_is_down_or_hangs_gives_a_clear_agent_error(
 async def test_a_client_that_never_reads_is_closed_with_a_reason_and_memory_is_bounded(
     tmp_path: Path,
 ) -> None:
-    with EmbeddedServer(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
+    with EngineProcess(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
         assert create(server, "firehose", flow_config("A")).status_code == 201
         rss_before = _rss_mb(server)
         url = server.base_url.replace("http", "ws", 1) + "/distiller/realtime/local/firehose/sloth"
@@ -264,11 +271,13 @@ async def test_a_client_that_never_reads_is_closed_with_a_reason_and_memory_is_b
             sender = asyncio.create_task(flood())
             try:
                 # Wait for the server to give up on us, then read what it sent.
-                deadline = time.monotonic() + 30
-                while _health(server)["sessions"] and time.monotonic() < deadline:
-                    await asyncio.sleep(0.2)
+                await wait_until(
+                    lambda: _health(server)["sessions"] == 0,
+                    30,
+                    "the server to close the session of a client that does not read",
+                    interval=0.2,
+                )
                 peak_growth = _rss_mb(server) - rss_before
-                assert _health(server)["sessions"] == 0, "the server should have closed the session"
                 with pytest.raises(websockets.ConnectionClosed) as closed:
                     while True:
                         await asyncio.wait_for(ws.recv(), 30)
@@ -285,7 +294,7 @@ async def test_a_client_that_never_reads_is_closed_with_a_reason_and_memory_is_b
 # -- a full or read-only data dir --------------------------------------------------------------
 
 
-class _SmallDiskServer(EmbeddedServer):
+class _SmallDiskServer(EngineProcess):
     """The server with a file size limit: writes past it fail as on a full disk."""
 
     def __init__(self, data_dir: Path, limit_bytes: int) -> None:
@@ -325,14 +334,14 @@ def test_a_full_disk_at_create_is_a_clear_5xx_and_the_store_stays_intact(tmp_pat
 @pytest.mark.skipif(shutil.which("chattr") is None, reason="needs chattr")
 def test_a_read_only_data_dir_serves_projects_and_refuses_creates_clearly(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    with EmbeddedServer(
+    with EngineProcess(
         data, provider="echo", extra_args=["--no-speech"], log_path=tmp_path / "ro.log"
     ) as server:
         assert create(server, "kept", flow_config("A")).status_code == 201
     # Immutable even for root: as good as a read-only mount.
     subprocess.run(["chattr", "+i", str(data)], check=True)
     try:
-        with EmbeddedServer(
+        with EngineProcess(
             data, provider="echo", extra_args=["--no-speech"], log_path=tmp_path / "ro2.log"
         ) as server:
             refused = create(server, "kept", flow_config("A"))

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 import websockets
 
-from server.embedded import EmbeddedServer
+from app.engine import EngineProcess
 from tests.wire import connect, create, flow_config
 
 IDLE_S = 1.5
@@ -19,8 +19,8 @@ PONG_S = 1.5
 
 
 @pytest.fixture(scope="module")
-def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
-    server = EmbeddedServer(
+def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
+    server = EngineProcess(
         tmp_path_factory.mktemp("strict"),
         provider="echo",
         extra_args=[
@@ -77,7 +77,7 @@ def _assert_sdk_timeout(closed: websockets.ConnectionClosed | None, pattern: str
 
 
 async def test_an_idle_session_is_closed_with_the_sdk_timeout_reason(
-    strict_server: EmbeddedServer,
+    strict_server: EngineProcess,
 ) -> None:
     async with connect(strict_server, "timed", "idler") as ws:
         # Answering PINGs is not activity: this client says nothing else.
@@ -85,7 +85,7 @@ async def test_an_idle_session_is_closed_with_the_sdk_timeout_reason(
     _assert_sdk_timeout(closed, r"Connection timeout \(Idle for 0\.025 minutes\)")
 
 
-async def test_a_client_that_never_answers_ping_is_closed(strict_server: EmbeddedServer) -> None:
+async def test_a_client_that_never_answers_ping_is_closed(strict_server: EngineProcess) -> None:
     async with connect(strict_server, "timed", "deaf") as ws:
         # Busy (so never idle), but it never sends PONG.
         closed = await _run_client(ws, answer_pings=False, query_every_s=0.3, for_s=PONG_S + 5)
@@ -93,7 +93,7 @@ async def test_a_client_that_never_answers_ping_is_closed(strict_server: Embedde
 
 
 async def test_an_active_client_that_answers_pings_stays_connected(
-    strict_server: EmbeddedServer,
+    strict_server: EngineProcess,
 ) -> None:
     async with connect(strict_server, "timed", "talker") as ws:
         closed = await _run_client(
@@ -105,7 +105,7 @@ async def test_an_active_client_that_answers_pings_stays_connected(
             pass
 
 
-async def test_our_sdk_reports_the_idle_timeout(strict_server: EmbeddedServer) -> None:
+async def test_our_sdk_reports_the_idle_timeout(strict_server: EngineProcess) -> None:
     from protocol import AsyncDistillerClient
     from protocol.client.errors import ConnectionLostError
 

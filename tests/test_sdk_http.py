@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.engine import EngineProcess, free_port
 from protocol import (
     AsyncDistillerClient,
     AuthenticationError,
@@ -20,7 +21,6 @@ from protocol import (
     ProjectVersion,
     ServerUnreachableError,
 )
-from server.embedded import EmbeddedServer, free_port
 from tests.wire import flow_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,9 +28,9 @@ EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture(scope="module")
-def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
     """A server that accepts exactly one key, so a wrong key is refused."""
-    server = EmbeddedServer(
+    server = EngineProcess(
         tmp_path_factory.mktemp("keyed-data"),
         provider="echo",
         extra_args=["--no-speech", "--api-key", "acme:right-key"],
@@ -97,7 +97,27 @@ def test_rejected_config_carries_the_servers_reasons(client: AsyncDistillerClien
     assert "'broken' was rejected" in str(rejected.value)
 
 
-def test_wrong_api_key_is_refused(keyed_server: EmbeddedServer) -> None:
+def test_each_config_problem_arrives_on_its_own(client: AsyncDistillerClient) -> None:
+    """Two problems, one of them containing "; ", come as a list: nothing to split by regex."""
+    broken = flow_config("A")
+    broken["super_agents"][0]["config"]["agent_list"].append({"agent_name": "Nobody"})
+    broken["utility_agents"][0]["config"]["llm_config"] = {"provider": "bogus"}
+    with pytest.raises(ProjectCreationError) as rejected:
+        client.realtime_distiller.create_project(json_config=broken, project="two-problems")
+    problems = rejected.value.problems
+    assert len(problems) == 2, problems
+    assert (
+        "utility_agents[0].config.llm_config.provider: unsupported value 'bogus'; "
+        "supported: embedded, echo, openai"
+    ) in problems
+    assert any(
+        p.startswith("super_agents[0].config.agent_list[1]") and "unknown agent 'Nobody'" in p
+        for p in problems
+    ), problems
+    assert "; ".join(problems) in rejected.value.reasons  # the SDK's one-line text stays
+
+
+def test_wrong_api_key_is_refused(keyed_server: EngineProcess) -> None:
     client = AsyncDistillerClient(api_key="wrong-key", base_url=keyed_server.base_url)
     with pytest.raises(AuthenticationError, match="API key was not accepted"):
         client.realtime_distiller.list_projects()

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from app.engine import EngineProcess
 from protocol import (
     AsyncDistillerClient,
     ConnectionLostError,
@@ -30,16 +31,15 @@ from protocol.events import (
     ServerEvent,
     SessionCreated,
 )
-from server.embedded import EmbeddedServer
 from tests.wire import flow_config
 
 TIMEOUT = 30.0
 
 
 @pytest.fixture(scope="module")
-def pinging_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+def pinging_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
     """PINGs every 0.2 s and drops sessions idle for 1.5 s."""
-    server = EmbeddedServer(
+    server = EngineProcess(
         tmp_path_factory.mktemp("ping-data"),
         provider="echo",
         extra_args=["--no-speech", "--ping-interval", "0.2", "--idle-timeout", "1.5"],
@@ -302,7 +302,7 @@ async def test_second_connection_of_the_same_user_is_refused(
 
 
 async def test_ping_is_answered_and_a_dropped_connection_is_reported(
-    pinging_server: EmbeddedServer, wire_log: Callable[[], list[str]]
+    pinging_server: EngineProcess, wire_log: Callable[[], list[str]]
 ) -> None:
     client = AsyncDistillerClient(api_key="k", base_url=pinging_server.base_url)
     make_project(client, "pinged", flow_config("Solo"))

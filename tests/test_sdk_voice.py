@@ -17,17 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from app.engine import EngineProcess
 from protocol import AsyncDistillerClient, RealtimeSession
-from server.embedded import EmbeddedServer
+from tests.conftest import wait_until
 from tests.wire import flow_config
 
 TIMEOUT = 60.0
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def test_send_text_and_respond_prints_each_agent(
@@ -55,10 +50,12 @@ async def test_cancel_event_skips_one_agent_and_rearms_at_the_next(
     rearmed: list[bool] = []
 
     async def press_space_twice(vc: RealtimeSession) -> None:
-        await wait_until(lambda: vc.response_active)
+        await wait_until(lambda: vc.response_active, TIMEOUT, "the response to start")
         await asyncio.sleep(0.3)  # First is mid-answer
         cancel_event.set()
-        await wait_until(lambda: not cancel_event.is_set())  # Second started: re-armed
+        await wait_until(  # Second started: re-armed
+            lambda: not cancel_event.is_set(), TIMEOUT, "the next agent to re-arm the skip"
+        )
         rearmed.append(True)
         await asyncio.sleep(0.3)  # Second is mid-answer
         cancel_event.set()
@@ -77,7 +74,7 @@ async def test_cancel_event_skips_one_agent_and_rearms_at_the_next(
 
 
 async def test_bad_audio_settings_are_named(
-    echo_server: EmbeddedServer, monkeypatch: pytest.MonkeyPatch
+    echo_server: EngineProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = AsyncDistillerClient(api_key="k", base_url=echo_server.base_url)
     client.realtime_distiller.create_project(json_config=flow_config("Solo"), project="voice-bad")
@@ -104,7 +101,7 @@ SPOKEN_QUESTION = "What is the capital of France?"
 @pytest.fixture(scope="module")
 def question_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A spoken question followed by a second of silence (the user stops talking)."""
-    from server.speech.models import ModelRegistry
+    from server.models import ModelRegistry
 
     tts = ModelRegistry(tmp_path_factory.mktemp("voice-models")).tts()
     speech = tts.synthesize(SPOKEN_QUESTION, 16000)
@@ -138,7 +135,7 @@ def speech_project(client: AsyncDistillerClient, name: str, *agents: str, **flow
 
 
 async def test_typed_question_is_answered_aloud(
-    speech_server: EmbeddedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    speech_server: EngineProcess, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     answer = tmp_path / "answer.wav"
     client = AsyncDistillerClient(
@@ -155,7 +152,7 @@ async def test_typed_question_is_answered_aloud(
 
 
 async def test_spoken_question_is_heard_and_answered_aloud(
-    speech_server: EmbeddedServer,
+    speech_server: EngineProcess,
     question_wav: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -177,7 +174,7 @@ async def test_spoken_question_is_heard_and_answered_aloud(
 
 
 async def test_skipping_a_spoken_agent_cuts_its_audio_and_the_next_one_speaks(
-    speech_server: EmbeddedServer,
+    speech_server: EngineProcess,
     tmp_path: Path,
     wire_log: Callable[[], list[str]],
     capsys: pytest.CaptureFixture[str],
@@ -195,7 +192,7 @@ async def test_skipping_a_spoken_agent_cuts_its_audio_and_the_next_one_speaks(
     cancel_event = asyncio.Event()
 
     async def skip_first_agent(vc: RealtimeSession) -> None:
-        await wait_until(lambda: vc.response_active)
+        await wait_until(lambda: vc.response_active, TIMEOUT, "the response to start")
         await asyncio.sleep(1.0)  # First is speaking
         cancel_event.set()
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import websockets
 
-from server.embedded import EmbeddedServer
+from app.engine import EngineProcess
 from tests.wire import connect, create, flow_config, headers
 
 ROUTES = [
@@ -25,7 +25,7 @@ ROUTES = [
 
 @pytest.fixture(scope="module")
 def keyed_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    server = EmbeddedServer(
+    server = EngineProcess(
         tmp_path_factory.mktemp("keyed"),
         provider="echo",
         extra_args=[
@@ -41,7 +41,7 @@ def keyed_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-u
     server.stop()
 
 
-def test_open_mode_accepts_any_key_as_local(echo_server: EmbeddedServer) -> None:
+def test_open_mode_accepts_any_key_as_local(echo_server: EngineProcess) -> None:
     response = httpx.post(
         f"{echo_server.base_url}/authentication/validate", headers=headers("anything")
     )
@@ -50,7 +50,7 @@ def test_open_mode_accepts_any_key_as_local(echo_server: EmbeddedServer) -> None
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES)
 def test_open_mode_still_needs_a_bearer_key(
-    echo_server: EmbeddedServer, method, path, body
+    echo_server: EngineProcess, method, path, body
 ) -> None:
     response = httpx.request(method, echo_server.base_url + path, json=body)
     assert response.status_code == 401
@@ -60,7 +60,7 @@ def test_open_mode_still_needs_a_bearer_key(
 @pytest.mark.parametrize("key", [None, "wrong", "acme-secre", "acme-secret2"])
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES)
 def test_keyed_server_refuses_bad_keys(
-    keyed_server: EmbeddedServer, method, path, body, key
+    keyed_server: EngineProcess, method, path, body, key
 ) -> None:
     response = httpx.request(
         method, keyed_server.base_url + path, json=body, headers=headers(key) if key else {}
@@ -68,14 +68,14 @@ def test_keyed_server_refuses_bad_keys(
     assert response.status_code == 401
 
 
-def test_key_decides_the_account(keyed_server: EmbeddedServer) -> None:
+def test_key_decides_the_account(keyed_server: EngineProcess) -> None:
     response = httpx.post(
         f"{keyed_server.base_url}/authentication/validate", headers=headers("globex-secret")
     )
     assert response.json() == {"organization_id": "globex"}
 
 
-def test_accounts_cannot_see_each_others_projects(keyed_server: EmbeddedServer) -> None:
+def test_accounts_cannot_see_each_others_projects(keyed_server: EngineProcess) -> None:
     assert (
         create(keyed_server, "secret-plan", flow_config("A"), key="acme-secret").status_code == 201
     )
@@ -100,7 +100,7 @@ def test_accounts_cannot_see_each_others_projects(keyed_server: EmbeddedServer) 
 
 
 async def test_websocket_refuses_missing_wrong_or_foreign_keys(
-    keyed_server: EmbeddedServer,
+    keyed_server: EngineProcess,
 ) -> None:
     create(keyed_server, "voice", flow_config("A"), key="acme-secret")
     for key, account in [("wrong", "acme"), ("globex-secret", "acme"), ("", "acme")]:

@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.embedded import EmbeddedServer
+from app.engine import EngineProcess
 from tests.wire import create, flow_config, headers
 
 
-def download(server: EmbeddedServer, project: str, version: object = None) -> httpx.Response:
+def download(server: EngineProcess, project: str, version: object = None) -> httpx.Response:
     return httpx.post(
         f"{server.base_url}/distiller/download",
         headers=headers(),
@@ -25,7 +25,7 @@ def decoded(response: httpx.Response) -> dict:
     return json.loads(json.loads(response.json()["config"]))
 
 
-def test_versions_count_from_zero_and_download_each(echo_server: EmbeddedServer) -> None:
+def test_versions_count_from_zero_and_download_each(echo_server: EngineProcess) -> None:
     configs = [flow_config("A", "B"), flow_config("A", "B", "C"), flow_config("X")]
     for expected, config in enumerate(configs):
         response = create(echo_server, "versioned", config)
@@ -36,7 +36,7 @@ def test_versions_count_from_zero_and_download_each(echo_server: EmbeddedServer)
     assert decoded(download(echo_server, "versioned")) == configs[-1]  # latest by default
 
 
-def test_download_of_unknown_project_or_version_is_404(echo_server: EmbeddedServer) -> None:
+def test_download_of_unknown_project_or_version_is_404(echo_server: EngineProcess) -> None:
     create(echo_server, "known", flow_config("A"))
     missing = download(echo_server, "nope")
     assert missing.status_code == 404
@@ -46,7 +46,7 @@ def test_download_of_unknown_project_or_version_is_404(echo_server: EmbeddedServ
     assert "version 7 not found" in missing_version.json()["error"]["message"]
 
 
-def test_listing_projects_and_versions(echo_server: EmbeddedServer) -> None:
+def test_listing_projects_and_versions(echo_server: EngineProcess) -> None:
     create(echo_server, "listed", flow_config("A", "B"))
     create(echo_server, "listed", {**flow_config("A"), "speech_config": {"sample_rate": 24000}})
     projects = httpx.get(f"{echo_server.base_url}/distiller/projects", headers=headers()).json()
@@ -63,7 +63,7 @@ def test_listing_projects_and_versions(echo_server: EmbeddedServer) -> None:
     assert unknown.status_code == 404 and "ghost" in unknown.json()["error"]["message"]
 
 
-def test_concurrent_creates_never_duplicate_or_skip(echo_server: EmbeddedServer) -> None:
+def test_concurrent_creates_never_duplicate_or_skip(echo_server: EngineProcess) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         responses = list(
             pool.map(lambda _: create(echo_server, "racy", flow_config("A")), range(24))
@@ -90,7 +90,7 @@ def test_concurrent_creates_never_duplicate_or_skip(echo_server: EmbeddedServer)
     ],
 )
 def test_bad_creates_are_refused_with_a_reason(
-    echo_server: EmbeddedServer, body, status, message
+    echo_server: EngineProcess, body, status, message
 ) -> None:
     response = httpx.post(f"{echo_server.base_url}/distiller/create", headers=headers(), json=body)
     assert response.status_code == status
@@ -103,7 +103,7 @@ def test_bad_creates_are_refused_with_a_reason(
     )  # nothing half-created
 
 
-def test_body_that_is_not_json_is_a_400(echo_server: EmbeddedServer) -> None:
+def test_body_that_is_not_json_is_a_400(echo_server: EngineProcess) -> None:
     response = httpx.post(
         f"{echo_server.base_url}/distiller/create", headers=headers(), content=b"{not json"
     )
@@ -111,13 +111,13 @@ def test_body_that_is_not_json_is_a_400(echo_server: EmbeddedServer) -> None:
     assert "not valid JSON" in response.json()["error"]["message"]
 
 
-def test_unknown_route_uses_the_error_shape(echo_server: EmbeddedServer) -> None:
+def test_unknown_route_uses_the_error_shape(echo_server: EngineProcess) -> None:
     response = httpx.get(f"{echo_server.base_url}/distiller/nothing-here", headers=headers())
     assert response.status_code == 404
     assert "message" in response.json()["error"]
 
 
-def test_config_validate_accepts_objects_and_yaml_text(echo_server: EmbeddedServer) -> None:
+def test_config_validate_accepts_objects_and_yaml_text(echo_server: EngineProcess) -> None:
     url = f"{echo_server.base_url}/distiller/config/validate"
     assert httpx.post(url, headers=headers(), json={"config": flow_config("A")}).status_code == 200
     yaml_text = (Path(__file__).parent / "data" / "two_agents.yaml").read_text()
@@ -128,9 +128,9 @@ def test_config_validate_accepts_objects_and_yaml_text(echo_server: EmbeddedServ
 
 
 def test_projects_survive_a_restart(tmp_path: Path) -> None:
-    with EmbeddedServer(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
+    with EngineProcess(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
         create(server, "durable", flow_config("A"))
         create(server, "durable", flow_config("A", "B"))
-    with EmbeddedServer(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
+    with EngineProcess(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
         assert decoded(download(server, "durable", "0")) == flow_config("A")
         assert create(server, "durable", flow_config("B")).json()["project_version"] == 2

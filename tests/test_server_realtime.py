@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import websockets
 
-from server.embedded import EmbeddedServer
+from app.engine import EngineProcess
 from tests.wire import Peer, connect, create, flow_config, session, text_of
 
 QUESTION = "what should I buy today"
@@ -19,7 +19,7 @@ def types(frames: list[dict]) -> list[str]:
     return [f.get("type", "executor") for f in frames]
 
 
-async def test_two_agent_flow_streams_in_order(echo_server: EmbeddedServer) -> None:
+async def test_two_agent_flow_streams_in_order(echo_server: EngineProcess) -> None:
     create(echo_server, "order", flow_config("Researcher", "Writer"))
     async with session(echo_server, "order", "u-order") as peer:
         await peer.send({"type": "input_text", "text": QUESTION})
@@ -36,7 +36,7 @@ async def test_two_agent_flow_streams_in_order(echo_server: EmbeddedServer) -> N
     assert timings["Researcher"]["first_text_s"] <= timings["Writer"]["first_text_s"]
 
 
-async def test_branches_run_concurrently_but_present_in_order(echo_server: EmbeddedServer) -> None:
+async def test_branches_run_concurrently_but_present_in_order(echo_server: EngineProcess) -> None:
     config = flow_config(
         "Left", "Right", "Join", edges={"Left": ["Join"], "Right": ["Join"]}, word_delay_ms=30
     )
@@ -51,7 +51,7 @@ async def test_branches_run_concurrently_but_present_in_order(echo_server: Embed
     assert timings["Right"]["first_text_s"] - timings["Left"]["first_text_s"] >= 0.1
 
 
-async def test_custom_agent_round_trip(echo_server: EmbeddedServer) -> None:
+async def test_custom_agent_round_trip(echo_server: EngineProcess) -> None:
     create(echo_server, "custom", flow_config("Researcher", "Market Data", custom=("Market Data",)))
     async with session(echo_server, "custom", "u-custom") as peer:
         await peer.send({"type": "input_text", "text": "price of gold"})
@@ -76,7 +76,7 @@ async def test_custom_agent_round_trip(echo_server: EmbeddedServer) -> None:
     assert "errors" not in rest[-1]["metadata"]
 
 
-async def test_custom_agent_timeout_gives_a_clear_answer(echo_server: EmbeddedServer) -> None:
+async def test_custom_agent_timeout_gives_a_clear_answer(echo_server: EngineProcess) -> None:
     create(
         echo_server, "silent-custom", flow_config("Market Data", "Writer", custom=("Market Data",))
     )
@@ -90,7 +90,7 @@ async def test_custom_agent_timeout_gives_a_clear_answer(echo_server: EmbeddedSe
 
 
 async def test_second_connection_of_a_user_is_refused_with_1011(
-    echo_server: EmbeddedServer,
+    echo_server: EngineProcess,
 ) -> None:
     create(echo_server, "single", flow_config("A"))
     async with (
@@ -106,7 +106,7 @@ async def test_second_connection_of_a_user_is_refused_with_1011(
 
 
 async def test_unknown_project_or_version_gets_an_error_then_close(
-    echo_server: EmbeddedServer,
+    echo_server: EngineProcess,
 ) -> None:
     create(echo_server, "exists", flow_config("A"))
     for ref, message in [
@@ -120,7 +120,7 @@ async def test_unknown_project_or_version_gets_an_error_then_close(
                 await asyncio.wait_for(ws.recv(), 10)
 
 
-async def test_pinned_version_is_served(echo_server: EmbeddedServer) -> None:
+async def test_pinned_version_is_served(echo_server: EngineProcess) -> None:
     create(echo_server, "pinned", flow_config("Old"))
     create(echo_server, "pinned", flow_config("New"))
     async with connect(echo_server, "pinned:0", "u-pin") as ws:
@@ -129,14 +129,14 @@ async def test_pinned_version_is_served(echo_server: EmbeddedServer) -> None:
     assert created["session"]["agents"] == ["Old", "Flow"]
 
 
-async def test_cancel_with_no_response_sends_nothing(echo_server: EmbeddedServer) -> None:
+async def test_cancel_with_no_response_sends_nothing(echo_server: EngineProcess) -> None:
     create(echo_server, "idle", flow_config("A"))
     async with session(echo_server, "idle", "u-idle") as peer:
         await peer.send({"type": "response.cancel"})
         assert await peer.silent_for(1.0)
 
 
-async def test_cancel_mid_flow_skips_exactly_the_current_agent(echo_server: EmbeddedServer) -> None:
+async def test_cancel_mid_flow_skips_exactly_the_current_agent(echo_server: EngineProcess) -> None:
     words = " ".join(f"w{i}" for i in range(15))
     create(echo_server, "skippy", flow_config("First", "Second", "Third", word_delay_ms=60))
     async with session(echo_server, "skippy", "u-skip") as peer:
@@ -154,7 +154,7 @@ async def test_cancel_mid_flow_skips_exactly_the_current_agent(echo_server: Embe
     assert frames[-1]["metadata"]["skipped"] == ["First"]
 
 
-async def test_queries_during_a_response_are_queued(echo_server: EmbeddedServer) -> None:
+async def test_queries_during_a_response_are_queued(echo_server: EngineProcess) -> None:
     create(echo_server, "queue", flow_config("A", word_delay_ms=20))
     async with session(echo_server, "queue", "u-queue") as peer:
         for text in ("first question here", "second one", "third"):
@@ -181,7 +181,7 @@ async def test_queries_during_a_response_are_queued(echo_server: EmbeddedServer)
     ],
 )
 async def test_bad_frames_get_an_error_and_the_session_lives(
-    echo_server: EmbeddedServer, frame: str, message: str
+    echo_server: EngineProcess, frame: str, message: str
 ) -> None:
     create(echo_server, "robust", flow_config("A"))
     async with session(echo_server, "robust", "u-bad") as peer:
@@ -193,7 +193,7 @@ async def test_bad_frames_get_an_error_and_the_session_lives(
 
 
 async def test_oversized_frame_is_refused_and_the_session_lives(
-    echo_server: EmbeddedServer,
+    echo_server: EngineProcess,
 ) -> None:
     create(echo_server, "big", flow_config("A"))
     async with session(echo_server, "big", "u-big") as peer:
@@ -204,7 +204,7 @@ async def test_oversized_frame_is_refused_and_the_session_lives(
         assert text_of(await peer.until("response.done"), "A") == "small"
 
 
-async def test_bad_frames_do_not_disturb_another_session(echo_server: EmbeddedServer) -> None:
+async def test_bad_frames_do_not_disturb_another_session(echo_server: EngineProcess) -> None:
     create(echo_server, "neighbours", flow_config("A", word_delay_ms=20))
     async with (
         session(echo_server, "neighbours", "calm") as calm,
@@ -218,7 +218,7 @@ async def test_bad_frames_do_not_disturb_another_session(echo_server: EmbeddedSe
     assert text_of(frames, "A") == "one two three four"
 
 
-async def _converse(server: EmbeddedServer, uuid: str, text: str) -> dict:
+async def _converse(server: EngineProcess, uuid: str, text: str) -> dict:
     async with connect(server, "memory", uuid) as ws:
         peer = Peer(ws)
         created = await peer.recv()
@@ -228,7 +228,7 @@ async def _converse(server: EmbeddedServer, uuid: str, text: str) -> dict:
 
 
 async def test_history_continues_across_reconnect_and_restart(tmp_path: Path) -> None:
-    with EmbeddedServer(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
+    with EngineProcess(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
         create(server, "memory", flow_config("A", "B"))
         first = await _converse(server, "returning", "hello")
         again = await _converse(server, "returning", "hello again")
@@ -236,6 +236,6 @@ async def test_history_continues_across_reconnect_and_restart(tmp_path: Path) ->
     assert first["session"]["history_turns"] == 0
     assert again["session"]["history_turns"] == 3  # user + two agents
     assert stranger["session"]["history_turns"] == 0
-    with EmbeddedServer(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
+    with EngineProcess(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
         after_restart = await _converse(server, "returning", "back")
     assert after_restart["session"]["history_turns"] == 6

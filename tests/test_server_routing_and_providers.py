@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from server.embedded import EmbeddedServer
+from app.engine import EngineProcess
 from tests.fake_openai import FakeOpenAI
 from tests.wire import TEXT_ONLY, create, session, text_of
 
@@ -30,7 +30,7 @@ def two_route_config(provider: dict) -> dict:
 
 
 async def test_orchestrator_routes_each_query_to_the_matching_agent(
-    echo_server: EmbeddedServer,
+    echo_server: EngineProcess,
 ) -> None:
     create(echo_server, "router", two_route_config({"provider": "echo"}))
     async with session(echo_server, "router", "u-route") as peer:
@@ -58,7 +58,7 @@ async def test_openai_provider_streams_and_sends_the_conversation(
             },
             "instructions": "Be brief.",
         }
-        with EmbeddedServer(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
+        with EngineProcess(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
             create(server, "remote-llm", config)
             async with session(server, "remote-llm", "u-remote") as peer:
                 await peer.send({"type": "input_text", "text": "What is a bond?"})

@@ -15,8 +15,9 @@ from typing import Any
 import jiwer
 import pytest
 
-from server.embedded import EmbeddedServer
+from app.engine import EngineProcess
 from server.speech.tts import load_tts
+from tests.conftest import wait_until
 from tests.speech_helpers import duration_s, rms, silence, words
 from tests.wire import Peer, create, flow_config, session, text_of
 
@@ -74,7 +75,7 @@ def frame_types(frames: list[dict]) -> list[str]:
 
 
 async def test_spoken_question_is_transcribed_and_answered_aloud(
-    speech_server: EmbeddedServer, tts
+    speech_server: EngineProcess, tts
 ) -> None:
     rate = 24000
     create(speech_server, "roundtrip", voice_config("Assistant", rate=rate))
@@ -101,7 +102,7 @@ async def test_spoken_question_is_transcribed_and_answered_aloud(
 
 
 async def test_partial_transcripts_grow_then_the_final_one(
-    speech_server: EmbeddedServer, tts
+    speech_server: EngineProcess, tts
 ) -> None:
     rate = 16000
     create(speech_server, "partials", voice_config("Assistant", rate=rate))
@@ -120,7 +121,7 @@ async def test_partial_transcripts_grow_then_the_final_one(
 
 
 async def test_skip_first_agent_stops_its_audio_and_the_second_follows(
-    speech_server: EmbeddedServer,
+    speech_server: EngineProcess,
 ) -> None:
     rate = 16000
     create(speech_server, "skip-voice", voice_config("First", "Second", rate=rate))
@@ -148,14 +149,14 @@ async def test_skip_first_agent_stops_its_audio_and_the_second_follows(
     assert after[-1]["metadata"]["skipped"] == ["First"]
 
 
-async def test_skip_with_no_response_sends_nothing(speech_server: EmbeddedServer) -> None:
+async def test_skip_with_no_response_sends_nothing(speech_server: EngineProcess) -> None:
     create(speech_server, "idle-voice", voice_config("Assistant"))
     async with session(speech_server, "idle-voice", "u-idlev") as peer:
         await peer.send({"type": "response.cancel"})
         assert await peer.silent_for(1.0)
 
 
-async def test_barge_in_interrupts_the_answer(speech_server: EmbeddedServer, tts) -> None:
+async def test_barge_in_interrupts_the_answer(speech_server: EngineProcess, tts) -> None:
     rate = 16000
     create(speech_server, "barge", voice_config("Assistant", rate=rate, barge_in=True))
     interruption = "Stop please, tell me about the stock market instead."
@@ -178,7 +179,7 @@ async def test_barge_in_interrupts_the_answer(speech_server: EmbeddedServer, tts
 
 
 async def test_barge_in_ignores_the_assistants_own_voice_and_backchannels(
-    speech_server: EmbeddedServer, tts
+    speech_server: EngineProcess, tts
 ) -> None:
     rate = 16000
     create(speech_server, "no-self-barge", voice_config("Assistant", rate=rate, barge_in=True))
@@ -202,7 +203,7 @@ async def test_barge_in_ignores_the_assistants_own_voice_and_backchannels(
 
 
 async def test_push_to_talk_ignores_audio_during_an_answer(
-    speech_server: EmbeddedServer, tts
+    speech_server: EngineProcess, tts
 ) -> None:
     rate = 16000
     create(speech_server, "ptt", voice_config("Assistant", rate=rate, barge_in=False))
@@ -220,7 +221,7 @@ async def test_push_to_talk_ignores_audio_during_an_answer(
         assert extra == []  # and no second response afterwards
 
 
-async def test_a_turn_of_silence_gives_nothing(speech_server: EmbeddedServer) -> None:
+async def test_a_turn_of_silence_gives_nothing(speech_server: EngineProcess) -> None:
     rate = 16000
     create(speech_server, "quiet", voice_config("Assistant", rate=rate))
     async with session(speech_server, "quiet", "u-quiet") as peer:
@@ -230,7 +231,7 @@ async def test_a_turn_of_silence_gives_nothing(speech_server: EmbeddedServer) ->
 
 
 async def test_commit_after_recording_stops_ends_the_turn(
-    speech_server: EmbeddedServer, tts
+    speech_server: EngineProcess, tts
 ) -> None:
     rate = 16000
     create(speech_server, "commit", voice_config("Assistant", rate=rate))
@@ -242,7 +243,7 @@ async def test_commit_after_recording_stops_ends_the_turn(
     assert jiwer.wer(words(QUESTION), words(done["text"])) <= 0.2
 
 
-async def test_clear_drops_the_turn(speech_server: EmbeddedServer, tts) -> None:
+async def test_clear_drops_the_turn(speech_server: EngineProcess, tts) -> None:
     rate = 16000
     create(speech_server, "clear", voice_config("Assistant", rate=rate))
     async with session(speech_server, "clear", "u-clear") as peer:
@@ -257,7 +258,7 @@ async def test_clear_drops_the_turn(speech_server: EmbeddedServer, tts) -> None:
     assert "response.created" not in frame_types(frames)
 
 
-async def test_bad_audio_gets_an_error_and_the_session_lives(speech_server: EmbeddedServer) -> None:
+async def test_bad_audio_gets_an_error_and_the_session_lives(speech_server: EngineProcess) -> None:
     create(speech_server, "bad-audio", voice_config("Assistant", tts_engine="none"))
     async with session(speech_server, "bad-audio", "u-bad-audio") as peer:
         await peer.send({"type": "input_audio_buffer.append", "audio": "AAAA"})
@@ -267,7 +268,7 @@ async def test_bad_audio_gets_an_error_and_the_session_lives(speech_server: Embe
         assert text_of(await peer.until("response.done"), "Assistant") == "still alive"
 
 
-async def test_tts_none_gives_text_only_answers(speech_server: EmbeddedServer) -> None:
+async def test_tts_none_gives_text_only_answers(speech_server: EngineProcess) -> None:
     create(speech_server, "mute", voice_config("One", "Two", tts_engine="none"))
     async with session(speech_server, "mute", "u-mute") as peer:
         await peer.send({"type": "input_text", "text": "just text please"})
@@ -277,7 +278,7 @@ async def test_tts_none_gives_text_only_answers(speech_server: EmbeddedServer) -
     assert text_of(frames, "Two") == "just text please"
 
 
-async def test_embedded_llm_answers_in_a_few_words(speech_server: EmbeddedServer) -> None:
+async def test_embedded_llm_answers_in_a_few_words(speech_server: EngineProcess) -> None:
     config = voice_config("Geographer", tts_engine="none")
     config["base_config"]["llm_config"] = {"provider": "embedded"}
     config["utility_agents"][0]["agent_description"] = "Answers geography questions briefly."
@@ -300,7 +301,7 @@ async def _drain(peer: Peer, seconds: float):  # type: ignore[no-untyped-def]
 
 
 async def test_a_voice_that_cannot_load_is_named_and_text_still_works(
-    speech_server: EmbeddedServer,
+    speech_server: EngineProcess,
 ) -> None:
     config = voice_config("Assistant")
     config["speech_config"]["tts"]["voice"] = "/nowhere/missing-voice.onnx"
@@ -317,7 +318,7 @@ async def test_a_voice_that_cannot_load_is_named_and_text_still_works(
 
 
 async def test_history_keeps_only_what_was_heard_of_a_skipped_agent(
-    speech_server: EmbeddedServer,
+    speech_server: EngineProcess,
 ) -> None:
     create(speech_server, "heard", voice_config("First", "Second"))
     async with session(speech_server, "heard", "u-heard") as peer:
@@ -325,20 +326,27 @@ async def test_history_keeps_only_what_was_heard_of_a_skipped_agent(
         await peer.until("response.audio.delta", timeout=30)
         await peer.send({"type": "response.cancel"})
         await peer.until("response.done", timeout=60)
-    await asyncio.sleep(0.5)  # the history is written just after response.done
-    db = sqlite3.connect(speech_server.data_dir / "distiller.sqlite3")
-    rows = db.execute(
-        "SELECT agent, text, cut FROM history WHERE uuid = 'u-heard' AND role = 'assistant'"
-    ).fetchall()
-    db.close()
-    by_agent = {agent: (text, cut) for agent, text, cut in rows}
+
+    def answers() -> dict[str, tuple[str, int]]:
+        db = sqlite3.connect(speech_server.data_dir / "distiller.sqlite3")
+        try:
+            rows = db.execute(
+                "SELECT agent, text, cut FROM history WHERE uuid = 'u-heard' AND role = 'assistant'"
+            ).fetchall()
+        finally:
+            db.close()
+        return {agent: (text, cut) for agent, text, cut in rows}
+
+    # The history is written in batches, just after response.done.
+    await wait_until(lambda: len(answers()) == 2, 10, "both agents' answers in the history")
+    by_agent = answers()
     first_text, first_cut = by_agent["First"]
     assert first_cut == 1 and 0 < len(first_text) < len(LONG) and LONG.startswith(first_text[:20])
     assert by_agent["Second"] == (LONG, 0)
 
 
 async def test_skipping_agent_after_agent_leaves_none_of_their_audio(
-    speech_server: EmbeddedServer,
+    speech_server: EngineProcess,
 ) -> None:
     rate = 16000
     create(speech_server, "skip-twice", voice_config("First", "Second", "Third", rate=rate))

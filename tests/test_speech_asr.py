@@ -7,8 +7,9 @@ from pathlib import Path
 import jiwer
 import pytest
 
+from server.model_loading import ModelLoadError
+from server.models import ModelRegistry
 from server.speech.asr import SpeechRecognizer, load_asr
-from server.speech.models import ModelLoadError, ModelRegistry
 from server.speech.tts import TextToSpeech
 from tests.speech_helpers import silence, white_noise, words
 

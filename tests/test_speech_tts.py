@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from server.speech.models import ModelLoadError, ModelRegistry
+from server.model_loading import ModelLoadError
+from server.models import ModelRegistry
 from server.speech.tts import BUNDLED_VOICE, TextToSpeech, resolve_voice, speakable_text
 from tests.speech_helpers import duration_s, rms
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jiwer
 import pytest
 
-from server.speech.models import ModelRegistry
+from server.models import ModelRegistry
 from server.speech.tts import TextToSpeech
 from server.speech.turns import TurnDetector
 from server.speech.vad import VadModel

@@ -8,6 +8,8 @@ import sys
 from textual.app import App, ComposeResult
 from textual.widgets import Markdown
 
+from protocol import events as ev
+from protocol.conversation import Action, Conversation
 from widgets.conversation import ConversationView
 from widgets.diff_view import unified_diff
 from widgets.role_colors import ROLE_PALETTE_SIZE, role_class
@@ -18,34 +20,48 @@ class ConversationApp(App[None]):
         yield ConversationView()
 
 
+async def show(view: ConversationView, actions: list[Action]) -> None:
+    for action in actions:
+        await view.apply(action)
+
+
 async def test_text_streams_into_one_block_per_role() -> None:
     async with ConversationApp().run_test() as pilot:
         view = pilot.app.query_one(ConversationView)
-        turn = await view.start_turn("question")
+        conversation = Conversation()
+        await show(view, conversation.receive(ev.SessionCreated()) + conversation.ask("question"))
+        await show(view, conversation.receive(ev.ResponseCreated()))
         for word in ["Hello ", "**there** ", "friend"]:
-            answer = await turn.answer_for("Researcher")
-            await answer.append(word)
-        other = await turn.answer_for("Market Data")
-        await other.append("Prices are up.")
-        await turn.finish()
+            await show(view, conversation.receive(ev.ResponseTextDelta(word, "Researcher")))
+        await show(
+            view, conversation.receive(ev.ResponseTextDelta("Prices are up.", "Market Data"))
+        )
+        await show(view, conversation.receive(ev.ResponseDone()))
         await pilot.pause()
+        turn = view.current_turn
+        assert turn is not None and turn.user.text == "question"
         researcher, market = turn.answers
         assert researcher.text == "Hello **there** friend"
         assert researcher.state == "done" and market.state == "done"
         markdown = researcher.query_one(Markdown)
         assert markdown.source == "Hello **there** friend"  # rendered as Markdown
         assert researcher.query_one(".role-tag").render().plain == "Researcher"
+        assert not view.answering
 
 
 async def test_a_skipped_answer_is_marked_and_keeps_its_text() -> None:
     async with ConversationApp().run_test() as pilot:
         view = pilot.app.query_one(ConversationView)
-        turn = await view.start_turn("question")
-        answer = await turn.answer_for("Researcher")
-        await answer.append("partial")
-        answer.mark("skipped")
-        await turn.finish()
+        conversation = Conversation()
+        await show(view, conversation.receive(ev.SessionCreated()) + conversation.ask("question"))
+        await show(view, conversation.receive(ev.ResponseCreated()))
+        await show(view, conversation.receive(ev.ResponseTextDelta("partial", "Researcher")))
+        assert view.answering
+        await show(view, conversation.skip())
         await pilot.pause()
+        turn = view.current_turn
+        assert turn is not None
+        answer = turn.answers[0]
         assert answer.state == "skipped"
         assert answer.has_class("-skipped")
         assert answer.query_one(".state-badge").render().plain == "skipped"

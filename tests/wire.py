@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import websockets
 
-from server.embedded import EmbeddedServer
+from app.engine import EngineProcess
 
 TEXT_ONLY = {"tts": {"engine": "none"}}
 
@@ -20,7 +20,7 @@ def headers(key: str = "test-key") -> dict[str, str]:
 
 
 def create(
-    server: EmbeddedServer, project: str, config: dict[str, Any], key: str = "test-key"
+    server: EngineProcess, project: str, config: dict[str, Any], key: str = "test-key"
 ) -> httpx.Response:
     return httpx.post(
         f"{server.base_url}/distiller/create",
@@ -108,7 +108,7 @@ class Peer:
 
 
 def connect(
-    server: EmbeddedServer, project: str, uuid: str, key: str = "test-key", account: str = "local"
+    server: EngineProcess, project: str, uuid: str, key: str = "test-key", account: str = "local"
 ):  # type: ignore[no-untyped-def]
     url = (
         server.base_url.replace("http", "ws", 1) + f"/distiller/realtime/{account}/{project}/{uuid}"
@@ -119,7 +119,7 @@ def connect(
 class session:
     """Connect, read session.created, yield a `Peer`."""
 
-    def __init__(self, server: EmbeddedServer, project: str, uuid: str, **kw: Any) -> None:
+    def __init__(self, server: EngineProcess, project: str, uuid: str, **kw: Any) -> None:
         self._cm = connect(server, project, uuid, **kw)
 
     async def __aenter__(self) -> Peer:

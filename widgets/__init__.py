@@ -10,7 +10,7 @@ from widgets.diff_view import DiffView, unified_diff
 from widgets.input_bar import InputBar
 from widgets.level_meter import LevelMeter
 from widgets.model_status import ModelStatus
-from widgets.project_browser import ProjectBrowser, ProjectInfo, Selection, VersionInfo
+from widgets.project_browser import ProjectBrowser, ProjectInfo, Selection
 from widgets.role_colors import role_class
 from widgets.status_bar import StatusBar
 
@@ -28,7 +28,6 @@ __all__ = [
     "StatusBar",
     "TurnView",
     "UserMessage",
-    "VersionInfo",
     "role_class",
     "unified_diff",
 ]

@@ -12,13 +12,26 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Label, Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from protocol.conversation import (
+    Action,
+    AgentEnded,
+    AgentStarted,
+    AgentText,
+    AnswerState,
+    ErrorReported,
+    ResponseEnded,
+    ResponseStarted,
+    TranscriptChanged,
+    TurnOpened,
+    TurnResent,
+)
 from widgets.role_colors import role_class
-
-AnswerState = str  # "streaming" | "done" | "skipped" | "interrupted"
+from widgets.timings import agent_timings, format_agent_timings
 
 _STATE_BADGES: dict[str, str] = {
     "skipped": "skipped",
     "interrupted": "interrupted",
+    "cut off": "cut off (connection lost)",
 }
 
 
@@ -93,7 +106,7 @@ class AgentAnswer(Vertical):
         badge = _STATE_BADGES.get(state, "")
         self.query_one(".state-badge", Label).update(badge)
         for name in _STATE_BADGES:
-            self.set_class(name == state, f"-{name}")
+            self.set_class(name == state, f"-{name.replace(' ', '-')}")
 
     @property
     def timings_text(self) -> str:
@@ -130,17 +143,16 @@ class TurnView(Vertical):
     def current(self) -> AgentAnswer | None:
         return self._answers[-1] if self._answers else None
 
-    async def answer_for(self, role: str) -> AgentAnswer:
-        """The block for ``role``: the current one, or a new one at a boundary."""
-        current = self.current
-        if current is not None and current.role == role:
-            return current
-        if current is not None:
-            await current.finish()
+    async def start_answer(self, role: str) -> AgentAnswer:
+        """A new block for the agent that starts speaking now."""
         answer = AgentAnswer(role)
         self._answers.append(answer)
         await self.mount(answer)
         return answer
+
+    def latest_for(self, role: str) -> AgentAnswer | None:
+        """The newest block of ``role`` (a resent question may have an older, cut-off one)."""
+        return next((a for a in reversed(self._answers) if a.role == role), None)
 
     async def finish(self) -> None:
         for answer in self._answers:
@@ -158,6 +170,7 @@ class ConversationView(VerticalScroll):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._turns: list[TurnView] = []
+        self._by_id: dict[int, TurnView] = {}
         self.can_focus = True
 
     def compose(self) -> ComposeResult:
@@ -204,4 +217,71 @@ class ConversationView(VerticalScroll):
 
     async def clear_conversation(self) -> None:
         self._turns.clear()
+        self._by_id.clear()
         await self.query(".turn, .notice, .inline-error").remove()
+
+    def begin_conversation(self) -> None:
+        """Later turn ids belong to a new conversation; the turns shown stay."""
+        self._by_id.clear()
+
+    @property
+    def answering(self) -> bool:
+        """A response is streaming into some turn."""
+        return any(turn.has_class("-answering") for turn in self._turns)
+
+    async def apply(self, action: Action) -> None:
+        """Show one change of the conversation (protocol/conversation.py decides; this draws)."""
+        if isinstance(action, TurnOpened):
+            self._by_id[action.turn_id] = await self.start_turn(action.query, voice=action.voice)
+            if not action.voice:
+                self.scroll_end(animate=False)
+                self.anchor()  # a question asked while scrolled up is shown, with its answer
+            return
+        turn_id = getattr(action, "turn_id", None)
+        turn = self._by_id.get(turn_id) if turn_id is not None else None
+        if isinstance(action, ErrorReported) and turn is None:
+            await self.add_notice(action.message, error=True)
+        elif turn is None:
+            return
+        elif isinstance(action, TranscriptChanged):
+            turn.user.show_transcript(action.text, final=action.final)
+        elif isinstance(action, TurnResent):
+            await self.add_notice(f"Asking again after reconnecting: {action.query}")
+        elif isinstance(action, ResponseStarted):
+            turn.add_class("-answering")
+        elif isinstance(action, AgentStarted):
+            await turn.start_answer(action.role)
+        elif isinstance(action, AgentText):
+            answer = turn.latest_for(action.role)
+            if answer is not None:
+                await answer.append(action.content)
+        elif isinstance(action, AgentEnded):
+            await self._end_answer(turn, action.role, action.state)
+        elif isinstance(action, ResponseEnded):
+            await self._end_response(turn, action)
+        elif isinstance(action, ErrorReported):
+            await turn.add_error(action.message)
+
+    @staticmethod
+    async def _end_answer(turn: TurnView, role: str, state: AnswerState) -> None:
+        answer = turn.latest_for(role)
+        if answer is None:
+            return
+        if state != "done":
+            answer.mark(state)
+        await answer.finish()
+
+    @staticmethod
+    async def _end_response(turn: TurnView, ended: ResponseEnded) -> None:
+        turn.remove_class("-answering")
+        for answer in turn.answers:
+            if ended.metadata and answer.state != "cut off":
+                answer.show_timings(
+                    format_agent_timings(ended.metadata, answer.role),
+                    agent_timings(ended.metadata, answer.role),
+                )
+        await turn.finish()
+        errors = ended.metadata.get("errors")
+        if isinstance(errors, dict):
+            for role, problem in errors.items():
+                await turn.add_error(f"{role}: {problem}")

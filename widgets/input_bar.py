@@ -27,7 +27,7 @@ class InputBar(Horizontal):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="Type a question and press Enter…", id="query")
         yield Button("🎤 Mic", id="mic", disabled=True)
-        yield Button("⏭ Skip agent", id="skip", disabled=True)
+        yield Button("⏭ Skip", id="skip", disabled=True, tooltip="Skip the current agent (space)")
 
     @property
     def input(self) -> Input:

@@ -17,15 +17,7 @@ from textual.message import Message
 from textual.widgets import Label, Static, Tree
 from textual.widgets.tree import TreeNode
 
-
-@dataclass(frozen=True, slots=True)
-class VersionInfo:
-    """One stored version of a project."""
-
-    version: int
-    created_at: datetime | str
-    agents: tuple[str, ...] = ()
-    speech: bool = False
+from protocol.projects import ProjectVersion
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +25,7 @@ class ProjectInfo:
     """A project and all its versions (any order)."""
 
     name: str
-    versions: tuple[VersionInfo, ...] = ()
+    versions: tuple[ProjectVersion, ...] = ()
 
     @property
     def latest(self) -> int | None:
@@ -62,17 +54,20 @@ def format_created(created_at: datetime | str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M")
 
 
-class ProjectTree(Tree[Selection]):
-    """A tree whose `space` is left free for the app's skip-agent key."""
+class ProjectTree(Tree[Selection], inherit_bindings=False):
+    """A tree whose `space` is left free for the app's skip-agent key.
 
-    inherit_bindings = False
+    Textual reads ``inherit_bindings`` only as a class keyword: as a plain class
+    attribute the Tree's own ``space -> toggle_node`` won and folded the tree.
+    """
+
     BINDINGS = [  # noqa: RUF012 - Textual reads this class attribute
         Binding("enter", "select_cursor", "Connect", show=False),
         Binding("up", "cursor_up", "Up", show=False),
         Binding("down", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
         Binding("j", "cursor_down", "Down", show=False),
-        Binding("left", "cursor_parent", "Collapse", show=False),
+        Binding("left", "collapse_or_parent", "Collapse", show=False),
         Binding("right", "expand_node", "Expand", show=False),
         Binding("home", "scroll_home", "Top", show=False),
         Binding("end", "scroll_end", "Bottom", show=False),
@@ -82,6 +77,14 @@ class ProjectTree(Tree[Selection]):
         node = self.cursor_node
         if node is not None and node.allow_expand:
             node.expand()
+
+    def action_collapse_or_parent(self) -> None:
+        """Fold an open project; on a version (or a folded project), go to the parent."""
+        node = self.cursor_node
+        if node is not None and node.allow_expand and node.is_expanded:
+            node.collapse()
+        else:
+            self.action_cursor_parent()
 
 
 class ProjectBrowser(Vertical):
@@ -113,6 +116,7 @@ class ProjectBrowser(Vertical):
         tree: ProjectTree = ProjectTree("projects", id="project-tree")
         tree.show_root = False
         tree.guide_depth = 2
+        tree.auto_expand = False  # enter connects; left and right fold and unfold
         yield tree
         yield Label("Loading projects…", id="project-empty")
         yield Static("", id="project-detail")
@@ -205,7 +209,7 @@ class ProjectBrowser(Vertical):
                     return True
         return False
 
-    def version_info(self, selection: Selection | None) -> VersionInfo | None:
+    def version_info(self, selection: Selection | None) -> ProjectVersion | None:
         """The version a selection means (a project alone means its latest)."""
         if selection is None or selection.project not in self._projects:
             return None
@@ -221,12 +225,14 @@ class ProjectBrowser(Vertical):
             return
         project = self._projects[selection.project]
         latest = " (latest)" if info.version == project.latest else ""
-        agents = ", ".join(info.agents) if info.agents else "—"
+        agents = ", ".join(info.workers) if info.workers else "—"
+        flows = "".join(f"flow {name}: {' → '.join(steps)}\n" for name, steps in info.flows)
         speech = "voice" if info.speech else "text"
         detail.update(
             f"{selection.project} v{info.version}{latest}\n"
             f"created {format_created(info.created_at)}\n"
             f"agents: {agents}\n"
+            f"{flows}"
             f"mode: {speech}\n"
             "enter connect · c config · d diff"
         )

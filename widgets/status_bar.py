@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.events import Click
 from textual.widgets import Static
 
 CONNECTION_STATES = (
@@ -20,13 +21,17 @@ CONNECTION_STATES = (
 class StatusBar(Horizontal):
     """Each field is its own Static so it can be styled and updated alone."""
 
+    audio_detail = ""
+    """Why audio is off (or which device is used): shown on demand, not in the bar."""
+
     def compose(self) -> ComposeResult:
+        # Most useful first: a narrow terminal cuts from the right.
         yield Static("● offline", id="status-connection", classes="-offline", markup=False)
+        yield Static("latency —", id="status-latency", markup=False)
         yield Static("no project", id="status-target", markup=False)
+        yield Static("audio —", id="status-audio", markup=False)
         yield Static("uuid —", id="status-uuid", markup=False)
         yield Static("— Hz", id="status-rate", markup=False)
-        yield Static("audio —", id="status-audio", markup=False)
-        yield Static("latency —", id="status-latency", markup=False)
 
     def _set(self, field: str, text: str) -> None:
         self.query_one(f"#status-{field}", Static).update(text)
@@ -36,10 +41,12 @@ class StatusBar(Horizontal):
         return str(self.query_one(f"#status-{field}", Static).render())
 
     def set_connection(self, state: str, detail: str = "") -> None:
+        """The state in the bar; a long detail is cut there and whole in the tooltip."""
         widget = self.query_one("#status-connection", Static)
         for name in CONNECTION_STATES:
             widget.set_class(name == state, f"-{name}")
         widget.update(f"● {state}" + (f": {detail}" if detail else ""))
+        widget.tooltip = detail or None
 
     def set_target(self, project: str | None, version: int | str | None = None) -> None:
         if project is None:
@@ -54,12 +61,20 @@ class StatusBar(Horizontal):
         self._set("rate", f"{rate} Hz" if rate else "— Hz")
 
     def set_audio(self, device: str | None, *, text_only_reason: str | None = None) -> None:
+        """Short in the bar ("text only"); the reason on hover, click or the palette."""
         widget = self.query_one("#status-audio", Static)
         widget.set_class(text_only_reason is not None, "-text-only")
         if text_only_reason is not None:
-            widget.update(f"text only: {text_only_reason}")
+            widget.update("text only (?)")
+            self.audio_detail = f"Text only: {text_only_reason}"
         else:
-            widget.update(f"audio {device or '—'}")
+            widget.update("audio on")
+            self.audio_detail = f"Audio: {device or 'the default device'}"
+        widget.tooltip = self.audio_detail
+
+    def on_click(self, event: Click) -> None:
+        if event.widget is not None and event.widget.id == "status-audio" and self.audio_detail:
+            self.notify(self.audio_detail)
 
     def set_latency(self, seconds: float | None) -> None:
         self._set("latency", "latency —" if seconds is None else f"latency {seconds:.2f} s")

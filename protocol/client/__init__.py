@@ -20,8 +20,8 @@ from protocol.client.errors import (
     UserAlreadyConnectedError,
 )
 from protocol.client.keypress import CancelOnKeypress
-from protocol.client.projects import ProjectSummary, ProjectVersion
 from protocol.client.session import RealtimeSession
+from protocol.projects import ProjectSummary, ProjectVersion
 
 __all__ = [
     "DEFAULT_BASE_URL",

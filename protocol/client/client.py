@@ -15,10 +15,12 @@ from typing import Any
 
 import yaml
 
+from protocol.client.addressing import project_version_text
 from protocol.client.http import DistillerHttp
-from protocol.client.projects import ProjectSummary, ProjectVersion
-from protocol.client.session import RealtimeSession, project_version_text
+from protocol.client.voice import VoiceSession
+from protocol.conversation import Conversation
 from protocol.names import check_name
+from protocol.projects import ProjectSummary, ProjectVersion
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncDistillerClient", "RealtimeDistiller", "resolve_base_url"]
 
@@ -39,13 +41,12 @@ def load_config_file(config_path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a project YAML into the JSON object the server expects."""
     path = Path(config_path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as stream:  # a named stream: errors cite the file
+            config = yaml.safe_load(stream)
     except FileNotFoundError:
         raise FileNotFoundError(f"project configuration file not found: {path}") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ValueError(f"cannot read project configuration {path}: {exc}") from None
-    try:
-        config = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ValueError(f"project configuration {path} is not valid YAML: {exc}") from None
     if not isinstance(config, dict):
@@ -105,15 +106,20 @@ class RealtimeDistiller:
         uuid: str,
         executor_dict: Mapping[str, Any] | None = None,
         project_version: str | int | None = None,
-    ) -> RealtimeSession:
-        """A session for ``async with``: connects on entry, closes on exit."""
-        return RealtimeSession(
+        conversation: Conversation | None = None,
+    ) -> VoiceSession:
+        """A session for ``async with``: connects on entry, closes on exit.
+
+        ``conversation`` (ours) continues an earlier connection's conversation.
+        """
+        return VoiceSession(
             self._http,
             project=project,
             uuid=uuid,
             executor_dict=executor_dict,
             project_version=project_version,
             audio_backend=self._audio_backend,
+            conversation=conversation,
         )
 
 

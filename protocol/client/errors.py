@@ -47,12 +47,24 @@ class ProjectNotFoundError(DistillerError):
 
 
 class ProjectCreationError(DistillerError):
-    """The server rejected a project configuration; ``reasons`` says why."""
+    """The server rejected a project configuration; ``reasons`` says why.
 
-    def __init__(self, project: str, reasons: str, status_code: int | None = None) -> None:
+    ``problems`` lists each problem on its own (the server's ``error.errors``,
+    each naming its key path), so an app can show them without parsing
+    ``reasons``; a server that sends no list gives ``[reasons]``.
+    """
+
+    def __init__(
+        self,
+        project: str,
+        reasons: str,
+        status_code: int | None = None,
+        problems: list[str] | None = None,
+    ) -> None:
         self.project = project
         self.reasons = reasons
         self.status_code = status_code
+        self.problems = list(problems) if problems else [reasons]
         super().__init__(f"project '{project}' was rejected by the server: {reasons}")
 
 

@@ -21,7 +21,7 @@ from protocol.client.errors import (
     ServerError,
     ServerUnreachableError,
 )
-from protocol.client.projects import (
+from protocol.projects import (
     MalformedAnswer,
     ProjectSummary,
     ProjectVersion,
@@ -63,6 +63,19 @@ def error_message(response: httpx.Response) -> str:
         if detail is not None:
             return json.dumps(detail)
     return json.dumps(body)
+
+
+def error_problems(response: httpx.Response) -> list[str]:
+    """Each problem the server listed (``error.errors``), or its one message if it sent no list."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    listed = error.get("errors") if isinstance(error, dict) else None
+    if isinstance(listed, list) and listed and all(isinstance(p, str) for p in listed):
+        return list(listed)
+    return [error_message(response)]
 
 
 class DistillerHttp:
@@ -143,7 +156,9 @@ class DistillerHttp:
         if response.status_code == 401:
             raise AuthenticationError(self.base_url, error_message(response))
         if response.status_code != 201:
-            raise ProjectCreationError(project, error_message(response), response.status_code)
+            raise ProjectCreationError(
+                project, error_message(response), response.status_code, error_problems(response)
+            )
         body = self._check(response, "project creation")
         version = body.get("project_version") if isinstance(body, dict) else None
         if not isinstance(version, int):

@@ -1,11 +1,14 @@
 """One realtime connection to a project: the object ``async with`` yields.
 
-A single reader task owns the WebSocket's receiving side. It answers PING,
-runs executor requests, keeps the response/session state that the send
-methods depend on (``cancel_response`` must know whether a response is
-active even when nobody is reading events), and queues every other event.
-Consumers read that queue as typed events (``events()``) or as the wire
-dicts of the API document (``get_responses()``).
+A single reader task owns the WebSocket's receiving side. It feeds every
+server event to the session's `Conversation` (protocol/conversation.py, the one
+place that decides what a response is), sends the frames it answers with
+(PONG), runs executor requests, and queues each event with the conversation's
+actions as an `Update`. Consumers read that queue as updates (``updates()``:
+what to play, drop and show), typed events (``events()``) or the wire dicts of
+the API document (``get_responses()``). The send methods ask the same
+conversation first, so ``cancel_response`` knows whether an agent is speaking
+even when nobody is reading events.
 """
 
 from __future__ import annotations
@@ -13,40 +16,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
+from protocol.client.addressing import project_version_text, realtime_url
 from protocol.client.errors import (
-    AuthenticationError,
     ConnectionLostError,
     DistillerError,
-    ProjectNotFoundError,
     ServerError,
-    ServerUnreachableError,
-    UserAlreadyConnectedError,
 )
 from protocol.client.executors import ExecutorTable
+from protocol.client.handshake import closed_error, open_connection
 from protocol.client.http import DistillerHttp
+from protocol.conversation import Action, Conversation, Send
 from protocol.events import (
     ClientEvent,
     Error,
     ExecutorRequest,
-    InputAudioBufferAppend,
-    InputAudioBufferClear,
-    InputAudioBufferCommit,
-    InputText,
     Ping,
-    PlaybackStarted,
-    PlaybackStopped,
-    Pong,
     ProtocolError,
-    ResponseCancel,
-    ResponseCreated,
     ResponseDone,
-    ResponseInterrupted,
     ServerEvent,
     SessionCreated,
     parse_server,
@@ -55,38 +47,28 @@ from protocol.events import (
 )
 from protocol.names import check_name
 
-__all__ = ["RealtimeSession", "project_version_text", "realtime_url"]
+__all__ = ["RealtimeSession", "Update", "project_version_text", "realtime_url"]
 
 logger = logging.getLogger(__name__)
 
-MAX_FRAME_BYTES = 167_772_160  # what the published SDK accepts
 DEFAULT_SAMPLE_RATE = 16000
 _CLOSED = object()  # queued once the connection is over
 
 
-def project_version_text(version: object) -> str | None:
-    """``None`` or a non-negative integer (given as int or digits) as wire text."""
-    if version is None:
-        return None
-    if isinstance(version, bool) or not isinstance(version, int | str):
-        raise ValueError(
-            f"project_version must be an integer or a string of digits, not {version!r}"
-        )
-    text = str(version).strip()
-    if not text.isdigit():
-        raise ValueError(f"project_version must be a non-negative integer, not {version!r}")
-    return str(int(text))
+@dataclass(frozen=True, slots=True)
+class Update:
+    """A server event and what the conversation makes of it (``event`` None: connection lost)."""
 
-
-def realtime_url(base_url: str, account: str, project: str, version: str | None, uuid: str) -> str:
-    """``ws(s)://host/distiller/realtime/{account}/{project}[:{version}]/{uuid}``."""
-    ws_base = "ws" + base_url[len("http") :]  # http -> ws, https -> wss
-    target = project if version is None else f"{project}:{version}"
-    return f"{ws_base}/distiller/realtime/{quote(account, safe='')}/{target}/{uuid}"
+    event: ServerEvent | None
+    actions: tuple[Action, ...]
 
 
 class RealtimeSession:
-    """A realtime Distiller session; use it as ``async with client.realtime_distiller(...)``."""
+    """A realtime Distiller session; use it as ``async with client.realtime_distiller(...)``.
+
+    The voice methods (``listen_and_respond`` …) are added by
+    `protocol.client.voice.VoiceSession`, which is what the client hands out.
+    """
 
     def __init__(
         self,
@@ -96,24 +78,23 @@ class RealtimeSession:
         uuid: str,
         executor_dict: Mapping[str, Any] | None = None,
         project_version: str | int | None = None,
-        audio_backend: Any = None,
         session_timeout: float = 30.0,
         open_timeout: float = 60.0,
+        conversation: Conversation | None = None,
     ) -> None:
         self.project = check_name(project, "project")
         self.uuid = check_name(uuid, "uuid")
         self.project_version = project_version_text(project_version)
         self._executors = ExecutorTable(executor_dict)
         self._http = http
-        self._audio_backend = audio_backend
         self._session_timeout = session_timeout
         self._open_timeout = open_timeout
 
         self.account: str | None = None
         self.project_config: dict[str, Any] = {}
         self.session_info: dict[str, Any] = {}
-        self.vad_enabled = False
-        self._response_active = False
+        self.conversation = conversation if conversation is not None else Conversation()
+        """Shared with whoever continues this conversation on a later connection."""
 
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -140,7 +121,12 @@ class RealtimeSession:
     @property
     def response_active(self) -> bool:
         """True between ``response.created`` and ``response.done`` (or an interruption)."""
-        return self._response_active
+        return self.conversation.response_active
+
+    @property
+    def vad_enabled(self) -> bool:
+        """The server announced barge-in (``capabilities.vad_enabled``)."""
+        return self.conversation.barge_in
 
     @property
     def sample_rate(self) -> int:
@@ -180,7 +166,10 @@ class RealtimeSession:
             self._http.base_url, self.account, self.project, self.project_version, self.uuid
         )
         self._ready = asyncio.get_running_loop().create_future()
-        self._ws = await self._open(url, headers)
+        http, timeout = self._http, self._open_timeout
+        self._ws = await open_connection(
+            url, headers, timeout, http.base_url, self.project, self.project_version
+        )
         self._reader = asyncio.create_task(
             self._read_loop(self._ws), name=f"distiller-reader-{self.uuid}"
         )
@@ -194,30 +183,6 @@ class RealtimeSession:
         except BaseException:
             await self.close()
             raise
-
-    async def _open(self, url: str, headers: dict[str, str]) -> ClientConnection:
-        try:
-            return await connect(
-                url,
-                additional_headers=headers,
-                max_size=MAX_FRAME_BYTES,
-                ping_interval=None,  # the server PINGs in JSON; no protocol-level pings
-                open_timeout=self._open_timeout,
-            )
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            body = exc.response.body.decode("utf-8", "replace").strip() if exc.response.body else ""
-            if status in (401, 403):
-                raise AuthenticationError(self._http.base_url, body) from None
-            if status == 404:
-                raise ProjectNotFoundError(self.project, self.project_version, body) from None
-            raise ServerError(f"the realtime connection was refused ({status}): {body}") from None
-        except InvalidHandshake as exc:
-            raise ServerError(f"the realtime handshake failed: {exc}") from None
-        except (OSError, TimeoutError) as exc:
-            raise ServerUnreachableError(
-                self._http.base_url, str(exc) or type(exc).__name__
-            ) from None
 
     async def close(self) -> None:
         """Close the connection and stop custom agents still running. Safe to call twice."""
@@ -240,7 +205,7 @@ class RealtimeSession:
                     frame = await ws.recv()
                 except ConnectionClosed as exc:
                     if not self._closing:
-                        self._terminal_error = self._closed_error(exc)
+                        self._terminal_error = closed_error(exc, self.project, self.uuid)
                     return
                 try:
                     event = parse_server(frame)
@@ -249,6 +214,8 @@ class RealtimeSession:
                     continue
                 await self._handle(event)
         finally:
+            if not self._closing:
+                self._queue.put_nowait(Update(None, tuple(self.conversation.connection_lost())))
             self._queue.put_nowait(_CLOSED)
             if self._ready is not None and not self._ready.done():
                 self._ready.set_exception(
@@ -257,18 +224,11 @@ class RealtimeSession:
                 )
 
     async def _handle(self, event: ServerEvent) -> None:
-        if isinstance(event, Ping):
-            await self._send_quietly(Pong())
-            return
+        actions = await self._perform(self.conversation.receive(event), quietly=True)
         if isinstance(event, SessionCreated):
             self.session_info = event.session
-            self.vad_enabled = event.vad_enabled
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(event)
-        elif isinstance(event, ResponseCreated):
-            self._response_active = True
-        elif isinstance(event, ResponseDone | ResponseInterrupted):
-            self._response_active = False
         elif isinstance(event, Error):
             if self._ready is not None and not self._ready.done():
                 self._ready.set_exception(ServerError(event.message))
@@ -276,7 +236,21 @@ class RealtimeSession:
             task = asyncio.create_task(self._answer_executor(event))
             self._executor_tasks.add(task)
             task.add_done_callback(self._executor_tasks.discard)
-        self._queue.put_nowait(event)
+        if not isinstance(event, Ping):  # answered above; nothing to show
+            self._queue.put_nowait(Update(event, tuple(actions)))
+
+    async def _perform(self, actions: list[Action], *, quietly: bool = False) -> list[Action]:
+        """Send the conversation's frames; return the actions left for the caller."""
+        rest = []
+        for action in actions:
+            if isinstance(action, Send):
+                if quietly:
+                    await self._send_quietly(action.event)
+                else:
+                    await self.send_event(action.event)
+            else:
+                rest.append(action)
+        return rest
 
     async def _answer_executor(self, request: ExecutorRequest) -> None:
         result = await self._executors.run(
@@ -284,18 +258,9 @@ class RealtimeSession:
         )
         await self._send_quietly(result)
 
-    def _closed_error(self, exc: ConnectionClosed) -> ConnectionLostError:
-        close = exc.rcvd or exc.sent
-        code = close.code if close is not None else None
-        reason = close.reason if close is not None else ""
-        if code == 1011 and "already connected" in reason.lower():
-            return UserAlreadyConnectedError(self.project, self.uuid, reason)
-        return ConnectionLostError(code, reason)
-
     # ------------------------------------------------------------------ sends
 
-    async def send_event(self, event: ClientEvent) -> None:
-        """Send any client event; the typed methods below are the usual way."""
+    def _check_open(self) -> None:
         if self._terminal_error is not None:
             raise self._terminal_error
         if self._ws is None or self._closing:
@@ -303,10 +268,15 @@ class RealtimeSession:
                 "the session is not connected; use it inside "
                 "'async with client.realtime_distiller(project=..., uuid=...) as session'"
             )
+
+    async def send_event(self, event: ClientEvent) -> None:
+        """Send any client event; the typed methods below are the usual way."""
+        self._check_open()
+        assert self._ws is not None
         try:
             await self._ws.send(serialize(event))
         except ConnectionClosed as exc:
-            raise self._terminal_error or self._closed_error(exc) from None
+            raise self._terminal_error or closed_error(exc, self.project, self.uuid) from None
 
     async def _send_quietly(self, event: ClientEvent) -> None:
         """Send from background work, where a closed connection is the reader's news to tell."""
@@ -329,50 +299,50 @@ class RealtimeSession:
             raise ValueError("audio_bytes is empty; send at least one PCM16 sample")
         if len(audio) % 2:
             raise ValueError(f"audio_bytes is not PCM16: {len(audio)} bytes is an odd byte count")
-        if self._response_active and not self.vad_enabled:
-            return
-        await self.send_event(InputAudioBufferAppend(audio=audio))
+        await self._perform(self.conversation.mic_audio(audio))
 
     async def commit_audio(self) -> None:
         """Ask the server to process the audio buffered so far."""
-        await self.send_event(InputAudioBufferCommit())
+        await self._perform(self.conversation.commit())
 
     async def clear_audio_buffer(self) -> None:
         """Drop the audio buffered on the server for the current turn."""
-        await self.send_event(InputAudioBufferClear())
+        await self._perform(self.conversation.clear_audio())
+
+    async def ask(self, text: str) -> list[Action]:
+        """Send a typed query; returns what else it changes (the new turn)."""
+        self._check_open()
+        return await self._perform(self.conversation.ask(text))
 
     async def send_text_query(self, text: str) -> None:
         """Send a typed query."""
-        if not isinstance(text, str):
-            raise TypeError(f"text must be a string, not {type(text).__name__}")
-        if not text.strip():
-            raise ValueError("text query is empty")
-        await self.send_event(InputText(text=text))
+        await self.ask(text)
+
+    async def skip(self) -> list[Action]:
+        """Skip the current agent; returns what else to do (silence the speaker)."""
+        return await self._perform(self.conversation.skip())
 
     async def cancel_response(self) -> None:
-        """Skip the current agent's speech; sends nothing when no response is active."""
-        if not self._response_active:
-            return
-        await self.send_event(ResponseCancel())
+        """Skip the current agent's speech; sends nothing when no agent is speaking."""
+        await self.skip()
 
     async def notify_playback_started(self) -> None:
         """Tell the server the speaker started playing the answer (barge-in timing)."""
-        await self.send_event(PlaybackStarted())
+        await self._perform(self.conversation.playback_started())
 
     async def notify_playback_stopped(self) -> None:
         """Tell the server the speaker went quiet (barge-in timing)."""
-        await self.send_event(PlaybackStopped())
+        await self._perform(self.conversation.playback_stopped())
 
     # --------------------------------------------------------------- receives
 
-    async def events(self) -> AsyncIterator[ServerEvent]:
-        """Every server event as a typed object, until the connection closes.
+    async def updates(self) -> AsyncIterator[Update]:
+        """Every server event with the conversation's actions, until the connection closes.
 
-        PING is answered here and not yielded. Executor requests are yielded
-        for display only: the session has already started running them.
-        Ends quietly after ``close()``; raises the typed error
-        (`ConnectionLostError`, `UserAlreadyConnectedError`) when the server
-        ends the connection.
+        The last update of a dropped connection has no event: its actions cut
+        off the answer in progress. Ends quietly after ``close()``; raises the
+        typed error (`ConnectionLostError`, `UserAlreadyConnectedError`) when
+        the server ends the connection.
         """
         while True:
             item = await self._queue.get()
@@ -382,6 +352,16 @@ class RealtimeSession:
                     raise self._terminal_error
                 return
             yield item
+
+    async def events(self) -> AsyncIterator[ServerEvent]:
+        """Every server event as a typed object, until the connection closes.
+
+        PING is answered here and not yielded. Executor requests are yielded
+        for display only: the session has already started running them.
+        """
+        async for update in self.updates():
+            if update.event is not None:
+                yield update.event
 
     async def responses(self) -> AsyncIterator[ServerEvent]:
         """Typed events of one exchange, ending after ``response.done``.
@@ -408,32 +388,7 @@ class RealtimeSession:
         kept = []
         while not self._queue.empty():
             item = self._queue.get_nowait()
-            if item is _CLOSED or isinstance(item, Error):
+            if item is _CLOSED or (isinstance(item, Update) and isinstance(item.event, Error)):
                 kept.append(item)
         for item in kept:
             self._queue.put_nowait(item)
-
-    # ------------------------------------------------------------------ voice
-
-    async def listen_and_respond(
-        self, sample_rate: int = DEFAULT_SAMPLE_RATE, cancel_event: asyncio.Event | None = None
-    ) -> None:
-        """Stream the microphone until the server answers, then play the answer."""
-        from protocol.client.voice import listen_and_respond
-
-        await listen_and_respond(self, sample_rate, cancel_event, backend=self._audio_backend)
-
-    async def send_text_and_respond(
-        self,
-        text: str,
-        sample_rate: int = DEFAULT_SAMPLE_RATE,
-        cancel_event: asyncio.Event | None = None,
-    ) -> None:
-        """Send a typed query and play the spoken answer."""
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError("text query is empty")
-        from protocol.client.voice import send_text_and_respond
-
-        await send_text_and_respond(
-            self, text, sample_rate, cancel_event, backend=self._audio_backend
-        )

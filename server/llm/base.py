@@ -12,6 +12,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+PROVIDERS = ("embedded", "echo", "openai")
+DEFAULT_PROVIDER = "embedded"
+DEFAULT_MAX_TOKENS = 160
+DEFAULT_TEMPERATURE = 0.7
+DEFAULT_TIMEOUT_S = 30.0
+"""The ``llm_config`` defaults, written once (the project validator and providers use them)."""
+
 
 class LLMError(RuntimeError):
     """A provider could not produce text; the message says why and how to fix it."""
@@ -36,21 +43,21 @@ class LLMRequest:
     query: str  # the user's query for this turn
     history: tuple[HistoryTurn, ...] = ()
     context: tuple[tuple[str, str], ...] = ()  # (predecessor agent name, its output)
-    max_tokens: int = 160
-    temperature: float = 0.7
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float = DEFAULT_TEMPERATURE
 
 
 @dataclass(frozen=True, slots=True)
 class LLMSettings:
     """A resolved ``llm_config`` (project base config merged with the agent's)."""
 
-    provider: str = "embedded"
+    provider: str = DEFAULT_PROVIDER
     model: str = ""
     base_url: str = ""
     api_key_env: str = ""
-    max_tokens: int = 160
-    temperature: float = 0.7
-    timeout_s: float = 30.0
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float = DEFAULT_TEMPERATURE
+    timeout_s: float = DEFAULT_TIMEOUT_S
     extra: dict[str, object] = field(default_factory=dict)
 
 

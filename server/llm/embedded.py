@@ -16,11 +16,11 @@ import json
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Generator
-from typing import Any
+from typing import Any, Protocol
 
 from server.llm.base import HistoryTurn, LLMError, LLMRequest, LLMSettings
 from server.llm.prompting import pick_choice
-from server.speech.models import ModelLoadError, ModelRegistry
+from server.model_loading import ModelLoadError
 
 MAX_SENTENCES = 3  # answers are spoken: stop after three sentences even if the model rambles
 MAX_TEMPERATURE = 0.5  # above this the 270M model drifts into nonsense; higher asks are capped
@@ -44,12 +44,23 @@ _EXAMPLES = (
 _DONE = object()
 
 
+class LlamaSource(Protocol):
+    """Where the shared model comes from (the process's `server.models.ModelRegistry`)."""
+
+    llm_lock: threading.Lock
+    """Held while anyone runs the shared Llama: llama.cpp contexts are not thread-safe."""
+
+    def llm_model(self, model: str = "") -> Any:
+        """The loaded ``llama_cpp.Llama``; raises `ModelLoadError`."""
+        ...
+
+
 class EmbeddedProvider:
     """Streams answers from the bundled GGUF model (or ``llm_config.model``: a .gguf path)."""
 
     name = "embedded"
 
-    def __init__(self, registry: ModelRegistry, settings: LLMSettings) -> None:
+    def __init__(self, registry: LlamaSource, settings: LLMSettings) -> None:
         self._registry = registry
         self._settings = settings
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from server.speech.models import ModelLoadError
+from server.model_loading import ModelLoadError
 from server.speech.pcm import check_sample_rate, pcm16_to_float, resample
 
 BUNDLED_MODEL = "tiny.en"

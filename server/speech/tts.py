@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from server.speech.models import ModelLoadError
+from server.model_loading import ModelLoadError
 from server.speech.pcm import check_sample_rate, float_to_pcm16, resample
 
 BUNDLED_VOICE = "en_US-joe-medium"
@@ -117,7 +117,7 @@ def _load_voice(model: Path, config: Path) -> Any:
     from piper import PiperConfig, PiperVoice
     from piper.voice import ESPEAK_DATA_DIR
 
-    from server.speech.models import speech_threads
+    from server.model_loading import speech_threads
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = speech_threads()

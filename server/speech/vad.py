@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from server.speech.models import ModelLoadError
+from server.model_loading import ModelLoadError
 
 VAD_RATE = 16000
 WINDOW = 512  # samples per scored window at 16 kHz (32 ms)

@@ -36,8 +36,3 @@ def format_agent_timings(metadata: Mapping[str, Any], role: str) -> str:
         if asr:
             parts.append(f"asr {asr}")
     return " · ".join(parts)
-
-
-def skipped_roles(metadata: Mapping[str, Any]) -> set[str]:
-    skipped = metadata.get("skipped")
-    return {s for s in skipped if isinstance(s, str)} if isinstance(skipped, list) else set()

@@ -31,6 +31,14 @@ class ProjectVersion:
     created_at: datetime
     agents: tuple[str, ...]
     speech: bool
+    flows: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Each super agent with its steps in run order (ours; empty from other servers)."""
+
+    @property
+    def workers(self) -> tuple[str, ...]:
+        """The agents that are not super agents."""
+        supers = {name for name, _ in self.flows}
+        return tuple(a for a in self.agents if a not in supers)
 
 
 class MalformedAnswer(ValueError):
@@ -83,6 +91,18 @@ def parse_version_list(body: Any) -> list[ProjectVersion]:
                 created_at=_timestamp(item, "created_at", where),
                 agents=tuple(agents),
                 speech=_field(item, "speech", bool, where),
+                flows=_flows(item.get("flows"), where),
             )
         )
     return versions
+
+
+def _flows(value: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not all(
+        isinstance(steps, list) and all(isinstance(s, str) for s in steps)
+        for steps in value.values()
+    ):
+        raise MalformedAnswer(f"{where}: field 'flows' must map names to lists of agent names")
+    return tuple((str(name), tuple(steps)) for name, steps in value.items())

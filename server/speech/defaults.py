@@ -1,0 +1,13 @@
+"""The speech defaults, written once: a project's `SpeechSpec` and the model registry use them."""
+
+from __future__ import annotations
+
+SAMPLE_RATE = 16000
+ASR_ENGINE = "whisper"
+ASR_MODEL = "tiny.en"
+ASR_LANGUAGE = "en"
+TTS_ENGINE = "piper"
+TTS_VOICE = "en_US-joe-medium"
+TTS_SPEED = 1.0
+SILENCE_MS = 600
+MIN_SPEECH_MS = 300
