@@ -37,7 +37,7 @@ from app.settings import AppSettings, default_data_dir
 from app.startup import EngineLink
 from app.talk_pane import TalkPane
 from styles import stylesheet
-from widgets import ConversationView, InputBar, ModelStatus, ProjectBrowser, Selection, StatusBar
+from widgets import ConversationView, InputBar, ModelStatus, ProjectBrowser, StatusBar
 
 
 class DistillerApp(App[None]):
@@ -92,9 +92,7 @@ class DistillerApp(App[None]):
         self.talk.probe_audio(self.options.audio, self.settings)
 
     async def on_unmount(self) -> None:
-        self.talk.stop_session()
-        if self.talk.audio is not None:
-            await self.talk.audio.close()
+        await self.talk.close()
         self.engine.stop()
 
     # ---------------------------------------------------------------- engine
@@ -131,73 +129,61 @@ class DistillerApp(App[None]):
                 self.notify(f"Example custom agents not loaded: {exc}", severity="warning")
         self.talk.opener = session_opener(message.client, executors)
         self.status.set_connection("ready", "pick a project")
-        listed = await self.refresh_projects_now()
+        listed = await project_actions.refresh(self.browser, self.projects)
         if listed == [] and message.embedded and self.options.seed_examples:
             await project_actions.seed_examples(self, self.projects)
         if self.options.project:
-            self.connect_to(self.options.project, self.options.version)
+            await self.connect_to(self.options.project, self.options.version)
 
     def on_audio_changed(self, message: AudioChanged) -> None:
         self.status.set_audio(message.device, text_only_reason=message.text_only_reason)
 
     # -------------------------------------------------------------- projects
 
-    async def refresh_projects_now(self) -> list[Any] | None:
-        """Reload the browser; None (and an inline note) if the engine did not answer."""
-        return await project_actions.refresh(self.browser, self.projects)
-
     @work(group="projects", exclusive=True, exit_on_error=False)
     async def action_refresh_projects(self) -> None:
-        await self.refresh_projects_now()
-
-    @work(group="projects", exclusive=True, exit_on_error=False)
-    async def reload_and_select(self, name: str) -> None:
-        await self.refresh_projects_now()
-        info = self.browser.projects.get(name)
-        self.browser.select(name, info.latest if info else None)
-
-    def _selected(self) -> Selection | None:
-        if self.projects is None:
-            self.notify(self.engine_problem or "The engine is not ready yet.", severity="warning")
-            return None
-        selection = self.browser.selection
-        if selection is None:
-            self.notify("Select a project first.", severity="warning")
-        return selection
+        await project_actions.refresh(self.browser, self.projects)
 
     def action_new_project(self) -> None:
-        if self.projects is None:
-            self.notify("The engine is not ready yet.", severity="warning")
-        else:
-            project_actions.new_project(self, self.projects)
+        project_actions.new_project(self)
 
     @work(group="dialogs", exit_on_error=False)
     async def action_view_config(self) -> None:
-        if (selection := self._selected()) is not None and self.projects is not None:
-            await project_actions.view_config(self, self.projects, selection)
+        await project_actions.view_config(self)
 
     def action_diff_versions(self) -> None:
-        if (selection := self._selected()) is not None and self.projects is not None:
-            project_actions.diff_versions(self, self.projects, selection)
+        project_actions.diff_versions(self)
+
+    def action_open_conversations(self) -> None:
+        project_actions.open_conversations(self)
 
     # ---------------------------------------------------------------- session
 
-    def on_project_browser_connect_requested(
+    async def on_project_browser_connect_requested(
         self, message: ProjectBrowser.ConnectRequested
     ) -> None:
-        self.connect_to(message.project, message.version)
+        await self.connect_to(message.project, message.version)
 
-    def action_connect(self) -> None:
-        if (selection := self._selected()) is not None:
-            self.connect_to(selection.project, selection.version)
+    async def action_connect(self) -> None:
+        if (selection := project_actions.selected(self)) is not None:
+            await self.connect_to(selection.project, selection.version)
 
-    def connect_to(self, project: str, version: int | None) -> None:
+    async def connect_to(
+        self, project: str, version: int | None, reopen: project_actions.Reopened | None = None
+    ) -> None:
+        """Talk to a project version; ``reopen`` continues a past conversation instead."""
         if self.talk.opener is None:
             self.notify("The engine is not ready yet.", severity="warning")
             return
+        if reopen is not None:
+            self.uuid = reopen.uuid
+            self.status.set_uuid(self.uuid)
+            await self.conversation.clear_conversation()
         self.browser.select(project, version)
         self.status.set_target(project, version)
-        self.talk.connect(SessionTarget(project, version, self.uuid))
+        earlier = reopen.said if reopen is not None else ()
+        await self.talk.connect(SessionTarget(project, version, self.uuid), earlier)
+
 
     async def action_disconnect(self) -> None:
         if self.talk.controller is not None:

@@ -14,6 +14,7 @@ import yaml
 from protocol.client.client import load_config_file
 from protocol.client.errors import ProjectCreationError
 from protocol.names import name_problem
+from protocol.projects import ConversationSummary, SaidEntry
 from widgets.project_browser import ProjectInfo
 
 
@@ -69,6 +70,22 @@ class ProjectService:
         except ProjectCreationError as exc:
             return exc.problems
         return []
+
+    async def conversations(
+        self, project: str, words: str, offset: int
+    ) -> tuple[list[ConversationSummary], int | None]:
+        """A page of the project's past conversations matching ``words``."""
+        past = self._distiller.conversations
+        return await asyncio.to_thread(past.list, project, query=words, offset=offset)
+
+    async def conversation(self, project: str, uuid: str) -> list[SaidEntry]:
+        return await asyncio.to_thread(self._distiller.conversations.read, project, uuid)
+
+    async def rename_conversation(self, project: str, uuid: str, title: str) -> None:
+        await asyncio.to_thread(self._distiller.conversations.rename, project, uuid, title)
+
+    async def delete_conversation(self, project: str, uuid: str) -> None:
+        await asyncio.to_thread(self._distiller.conversations.delete, project, uuid)
 
     async def create_from_file(self, path: Path, name: str) -> None:
         """Create without the dialog (first-run examples); raises on any problem."""

@@ -64,7 +64,7 @@ class SessionController:
         post: Callable[[Message], object],
         *,
         speaker: Speaker | None = None,
-        plays_audio: bool = True,
+        conversation: Conversation | None = None,
         backoff: tuple[float, ...] = BACKOFF_SECONDS,
     ) -> None:
         self._open_session = open_session
@@ -72,7 +72,7 @@ class SessionController:
         self._post_message = post
         self.speaker = speaker
         self._backoff = backoff
-        self.conversation = Conversation(plays_audio=plays_audio)
+        self.conversation = conversation if conversation is not None else Conversation()
         self._outbox: asyncio.Queue[ClientEvent] = asyncio.Queue()
         self._stopped = asyncio.Event()
         self._session: RealtimeSession | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ from app.messages import (
 )
 from app.session import SessionController, SessionOpener, SessionTarget
 from app.settings import AppSettings
-from protocol.conversation import Play
+from protocol.conversation import Conversation, Play
+from protocol.projects import SaidEntry
 from widgets import ConversationView, InputBar, LevelMeter
 
 
@@ -81,15 +83,21 @@ class TalkPane(Vertical):
 
     # ---------------------------------------------------------------- session
 
-    def connect(self, target: SessionTarget) -> None:
-        """Open (or switch) the live session; the controller does the network part."""
+    async def connect(self, target: SessionTarget, earlier: Sequence[SaidEntry] = ()) -> None:
+        """Open (or switch) the live session; the controller does the network part.
+
+        ``earlier``: what was said before in a reopened conversation, shown first.
+        """
         assert self.opener is not None
         previous = self.stop_session()
+        self.uuid = target.uuid
+        conversation = Conversation(plays_audio=self.audio is not None)
         self.conversation.begin_conversation()
+        for action in conversation.restore(earlier):
+            await self.conversation.apply(action)
         self.controller = SessionController(
-            self.opener, target, self.post_message,
-            speaker=self.audio, plays_audio=self.audio is not None,
-        )  # fmt: skip
+            self.opener, target, self.post_message, speaker=self.audio, conversation=conversation
+        )
         self.run_worker(self._run(self.controller, previous), group="session", exit_on_error=False)
         self.input_bar.input.focus()
 
@@ -111,6 +119,12 @@ class TalkPane(Vertical):
         for worker in running:
             worker.cancel()  # closes its socket on the way out
         return running[-1] if running else None
+
+    async def close(self) -> None:
+        """The app is quitting: end the session and release the sound device."""
+        self.stop_session()
+        if self.audio is not None:
+            await self.audio.close()
 
     def _stale(self, message: object) -> bool:
         """News from a session that was replaced or closed since it was posted."""

@@ -20,7 +20,7 @@ A `Conversation` outlives a connection: after `connection_lost` and the next
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from protocol.actions import (
@@ -61,6 +61,7 @@ from protocol.events import (
     TranscriptDelta,
     TranscriptDone,
 )
+from protocol.projects import SaidEntry
 from protocol.turns import Answer, AnswerState, Turn, TurnStatus
 
 __all__ = [
@@ -145,6 +146,31 @@ class Conversation:
         actions: list[Action] = [TurnOpened(turn.id, text, False)]
         if self.connected:
             actions.append(self._send_query(turn))
+        return actions
+
+    def restore(self, said: Iterable[SaidEntry]) -> list[Action]:
+        """Earlier turns of a reopened conversation, from the engine's history, as done.
+
+        They are shown and exported like any other turn; the engine keeps the
+        same history, so the conversation simply continues.
+        """
+        actions: list[Action] = []
+        restored: list[Turn] = []
+        for entry in said:
+            if entry.role == "user":
+                restored.append(turn := self._open(entry.text, voice=False))
+                turn.status, turn.asked = "done", 1
+                actions.append(TurnOpened(turn.id, entry.text, False))
+            elif restored:
+                turn = restored[-1]
+                answer = Answer(entry.agent, entry.text, "skipped" if entry.cut else "done")
+                turn.answers.append(answer)
+                actions += [
+                    AgentStarted(turn.id, answer.role),
+                    AgentText(turn.id, answer.role, answer.text),
+                    AgentEnded(turn.id, answer.role, answer.state),
+                ]
+        actions += [ResponseEnded(turn.id, "done", {}) for turn in restored]
         return actions
 
     def skip(self) -> list[Action]:

@@ -10,7 +10,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-__all__ = ["ProjectSummary", "ProjectVersion", "parse_project_list", "parse_version_list"]
+__all__ = [
+    "ConversationSummary",
+    "ProjectSummary",
+    "ProjectVersion",
+    "SaidEntry",
+    "parse_conversation",
+    "parse_conversation_list",
+    "parse_project_list",
+    "parse_version_list",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,30 @@ class ProjectVersion:
         """The agents that are not super agents."""
         supers = {name for name, _ in self.flows}
         return tuple(a for a in self.agents if a not in supers)
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """One past conversation with a project (ours): reopen it by its uuid."""
+
+    uuid: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    questions: int
+
+
+@dataclass(frozen=True, slots=True)
+class SaidEntry:
+    """One thing said in a conversation: the user's question or one agent's answer.
+
+    ``cut`` marks an answer the user skipped or interrupted (its heard part).
+    """
+
+    role: str
+    agent: str
+    text: str
+    cut: bool
 
 
 class MalformedAnswer(ValueError):
@@ -106,3 +139,35 @@ def _flows(value: Any, where: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     ):
         raise MalformedAnswer(f"{where}: field 'flows' must map names to lists of agent names")
     return tuple((str(name), tuple(steps)) for name, steps in value.items())
+
+
+def parse_conversation_list(body: Any) -> tuple[list[ConversationSummary], int | None]:
+    """``GET /distiller/conversations/{project}`` body -> (a page, the next page's offset)."""
+    items = _field(body, "conversations", list, "conversation list")
+    next_offset = body.get("next_offset")
+    if next_offset is not None and not isinstance(next_offset, int):
+        raise MalformedAnswer("conversation list: field 'next_offset' must be a number or null")
+    return [
+        ConversationSummary(
+            uuid=_field(item, "uuid", str, f"conversations[{i}]"),
+            title=_field(item, "title", str, f"conversations[{i}]"),
+            created_at=_timestamp(item, "created_at", f"conversations[{i}]"),
+            updated_at=_timestamp(item, "updated_at", f"conversations[{i}]"),
+            questions=_field(item, "questions", int, f"conversations[{i}]"),
+        )
+        for i, item in enumerate(items)
+    ], next_offset
+
+
+def parse_conversation(body: Any) -> list[SaidEntry]:
+    """``GET /distiller/conversations/{project}/{uuid}`` body -> what was said, in order."""
+    items = _field(body, "history", list, "conversation")
+    return [
+        SaidEntry(
+            role=_field(item, "role", str, f"history[{i}]"),
+            agent=_field(item, "agent", str, f"history[{i}]"),
+            text=_field(item, "text", str, f"history[{i}]"),
+            cut=_field(item, "cut", bool, f"history[{i}]"),
+        )
+        for i, item in enumerate(items)
+    ]

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from server import http_api, realtime
+from server import conversations_api, http_api, realtime
 from server.history_writer import HistoryWriter
 from server.http_api import ApiError
 from server.llm import ProviderFactory
@@ -43,6 +43,7 @@ def create_app(settings: Settings, *, speech: Any = None, models: Any = None) ->
     embedded = speech.embedded_provider if speech is not None else None
     app.state.providers = ProviderFactory(embedded)
     app.include_router(http_api.router)
+    app.include_router(conversations_api.router)
     app.include_router(realtime.router)
 
     @app.middleware("http")

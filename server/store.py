@@ -39,6 +39,13 @@ CREATE TABLE IF NOT EXISTS history (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS history_by_user ON history (account, project, uuid, id);
+CREATE TABLE IF NOT EXISTS conversation_titles (
+    account TEXT NOT NULL,
+    project TEXT NOT NULL,
+    uuid    TEXT NOT NULL,
+    title   TEXT NOT NULL,
+    PRIMARY KEY (account, project, uuid)
+);
 """
 
 
@@ -69,6 +76,17 @@ class HistoryEntry:
     agent: str
     text: str
     cut: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """One user's conversation with a project: its title, when, and how many questions."""
+
+    uuid: str
+    title: str
+    created_at: str
+    updated_at: str
+    questions: int
 
 
 def _now() -> str:
@@ -205,6 +223,76 @@ class Store:
             (account, project, uuid, limit),
         )
         return [HistoryEntry(r[0], r[1], r[2], bool(r[3])) for r in reversed(rows)]
+
+    # -- conversations (ours: the app lists, reopens, renames, deletes them) ---
+
+    def list_conversations(
+        self, account: str, project: str, query: str = "", limit: int = 50, offset: int = 0
+    ) -> list[ConversationSummary]:
+        """Newest first; ``query`` matches the title or any words said (case-insensitive)."""
+        pattern = f"%{query.lower()}%"
+        rows = self._read_all(
+            "SELECT h.uuid, MIN(h.created_at), MAX(h.created_at), "
+            "SUM(h.role = 'user'), t.title, "
+            "(SELECT f.text FROM history f WHERE f.account = h.account AND "
+            " f.project = h.project AND f.uuid = h.uuid AND f.role = 'user' ORDER BY f.id LIMIT 1) "
+            "FROM history h LEFT JOIN conversation_titles t ON "
+            "(t.account = h.account AND t.project = h.project AND t.uuid = h.uuid) "
+            "WHERE h.account = ? AND h.project = ? GROUP BY h.uuid "
+            "HAVING ? = '' OR lower(coalesce(t.title, '')) LIKE ? OR "
+            " SUM(lower(h.text) LIKE ?) > 0 "
+            "ORDER BY MAX(h.id) DESC LIMIT ? OFFSET ?",
+            (account, project, query, pattern, pattern, limit, offset),
+        )
+        return [
+            ConversationSummary(r[0], r[4] or r[5] or "(no question yet)", r[1], r[2], r[3])
+            for r in rows
+        ]
+
+    def conversation(self, account: str, project: str, uuid: str) -> list[HistoryEntry]:
+        """Everything said in one conversation, in order."""
+        return self.recent_history(account, project, uuid, limit=-1)
+
+    def rename_conversation(self, account: str, project: str, uuid: str, title: str) -> bool:
+        """False when there is no such conversation."""
+        return self._write_conversation(
+            account, project, uuid,
+            "INSERT INTO conversation_titles VALUES (?, ?, ?, ?) ON CONFLICT "
+            "(account, project, uuid) DO UPDATE SET title = excluded.title",
+            (account, project, uuid, title),
+        )  # fmt: skip
+
+    def delete_conversation(self, account: str, project: str, uuid: str) -> bool:
+        """Remove its history and title; False when there is no such conversation."""
+        return self._write_conversation(
+            account, project, uuid,
+            "DELETE FROM history WHERE account = ? AND project = ? AND uuid = ?",
+            (account, project, uuid),
+            "DELETE FROM conversation_titles WHERE account = ? AND project = ? AND uuid = ?",
+        )  # fmt: skip
+
+    def _write_conversation(
+        self, account: str, project: str, uuid: str, sql: str, params: tuple[Any, ...],
+        *more: str,
+    ) -> bool:  # fmt: skip
+        if self.read_only:
+            raise StoreError(f"the data dir {self.path.parent} is read-only")
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                exists = self._db.execute(
+                    "SELECT 1 FROM history WHERE account = ? AND project = ? AND uuid = ? LIMIT 1",
+                    (account, project, uuid),
+                ).fetchone()
+                if exists:
+                    self._db.execute(sql, params)
+                    for statement in more:
+                        self._db.execute(statement, (account, project, uuid))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StoreError(f"could not change conversation {uuid}: {self._why(exc)}") from exc
+        return exists is not None
 
     # -- helpers -----------------------------------------------------------
 

@@ -11,6 +11,7 @@ import json
 from app.cli import parse_options
 from app.engine import EngineProcess, free_port
 from protocol import AsyncDistillerClient
+from tests.conftest import wait_until
 from tests.test_app_session import (
     SIZE,
     app_for,
@@ -82,7 +83,6 @@ async def test_a_question_asked_while_an_answer_streams_gets_its_own_answers(
         bonds, crypto = app.conversation.turns
         assert all("bonds" in a.text and "crypto" not in a.text for a in bonds.answers)
         assert all("crypto" in a.text and "bonds" not in a.text for a in crypto.answers)
-        assert bonds.answers[0].timings != crypto.answers[0].timings
 
 
 async def test_text_mode_is_not_paced_by_speech_nobody_hears(
@@ -152,3 +152,60 @@ def test_the_device_flags_the_audio_errors_name_exist(tmp_path) -> None:  # type
     )
     assert settings.input_device == 2 and settings.output_device == "hdmi"  # type: ignore[attr-defined]
     assert "--input-device" in DEVICE_HINT and "--output-device" in DEVICE_HINT
+
+
+async def ask_once(server: EngineProcess, uuid: str, question: str, roles: list[str]) -> None:
+    """One launch of the app: connect, ask, read the answer, quit."""
+    app = app_for(server, uuid, project="advisor-history")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "connected" in connection_text(app))
+        await ask(pilot, question)
+        await wait_for(pilot, lambda: turn_finished(app, roles))
+
+
+async def test_yesterdays_conversation_is_listed_reopened_and_continued(
+    echo_server: EngineProcess,
+) -> None:
+    from app.screens import ConversationsScreen
+
+    create_project(echo_server, "advisor-history")
+    roles = ["Researcher", "Strategist", "Market Data"]
+    for uuid, question in (("day-one", "how do bonds work"), ("day-two", "what about stocks")):
+        await ask_once(echo_server, uuid, question, roles)
+    past = AsyncDistillerClient(api_key="k", base_url=echo_server.base_url)
+    past_conversations = past.realtime_distiller.conversations
+
+    def both_saved() -> bool:
+        page, _ = past_conversations.list("advisor-history")
+        return {c.uuid for c in page} == {"day-one", "day-two"}
+
+    await wait_until(both_saved, 20, "both conversations to be saved")
+
+    # The app is started again (a new uuid), and the first conversation is reopened.
+    app = app_for(echo_server, "day-three")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "advisor-history" in app.browser.projects)
+        app.browser.tree.focus()
+        assert app.browser.select("advisor-history")
+        await pilot.pause()
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConversationsScreen))
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.options.option_count == 2)
+        titles = [str(screen.options.get_option_at_index(i).prompt) for i in range(2)]
+        assert titles[0].startswith("what about stocks")  # newest first
+        await pilot.press("enter")  # from the search box to the list
+        await pilot.press("down", "enter")  # the older one: day-one
+        await wait_for(pilot, lambda: "connected" in connection_text(app))
+        assert app.status.field_text("uuid") == "uuid day-one"
+        earlier = app.conversation.turns[0]
+        assert earlier.user.text == "how do bonds work"
+        assert [a.role for a in earlier.answers] == roles
+        await ask(pilot, "and what are the risks")
+        await wait_for(
+            pilot, lambda: len(app.conversation.turns) == 2 and turn_finished(app, roles)
+        )
+    said = past_conversations.read("advisor-history", "day-one")
+    questions = [e.text for e in said if e.role == "user"]
+    assert questions == ["how do bonds work", "and what are the risks"]
+    past.close()

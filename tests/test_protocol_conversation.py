@@ -237,3 +237,25 @@ def _check(conversation: Conversation, actions: list[object]) -> None:
             assert conversation.turn(action.turn_id).status == "answering"
     if conversation.can_skip:
         assert conversation.response_active
+
+
+def test_a_reopened_conversation_shows_its_earlier_turns_and_continues() -> None:
+    from protocol.projects import SaidEntry
+
+    conversation = Conversation()
+    shown = conversation.restore(
+        [
+            SaidEntry("user", "", "how do bonds work", False),
+            SaidEntry("assistant", "Researcher", "Bonds are loans", True),
+            SaidEntry("assistant", "Strategist", "Hold some", False),
+            SaidEntry("user", "", "and stocks", False),
+        ]
+    )
+    assert TurnOpened(0, "how do bonds work", False) in shown
+    assert AgentEnded(0, "Researcher", "skipped") in shown
+    assert [t.status for t in conversation.turns] == ["done", "done"]
+    assert conversation.unanswered == []
+    assert sent(conversation.receive(ev.SessionCreated())) == []  # nothing asked again
+    conversation.ask("and crypto")
+    answer(conversation, ("Researcher", "Crypto is volatile"))
+    assert conversation.turns[2].answers[0].text == "Crypto is volatile"

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from protocol.client.addressing import project_version_text
+from protocol.client.conversations import Conversations
 from protocol.client.http import DistillerHttp
 from protocol.client.voice import VoiceSession
 from protocol.conversation import Conversation
@@ -61,6 +62,8 @@ class RealtimeDistiller:
     def __init__(self, http: DistillerHttp, audio_backend: Any = None) -> None:
         self._http = http
         self._audio_backend = audio_backend
+        self.conversations = Conversations(http)
+        """Past conversations per project (ours): list, read, rename, delete."""
 
     def create_project(
         self,

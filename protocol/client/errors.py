@@ -11,6 +11,7 @@ __all__ = [
     "AuthenticationError",
     "ConnectionLostError",
     "DistillerError",
+    "NotFoundError",
     "ProjectCreationError",
     "ProjectNotFoundError",
     "ServerError",
@@ -44,6 +45,10 @@ class ProjectNotFoundError(DistillerError):
         if version is not None:
             what += f" version {version}"
         super().__init__(f"{what} not found on the server")
+
+
+class NotFoundError(DistillerError):
+    """What was asked for (a conversation, …) does not exist; the server's words say which."""
 
 
 class ProjectCreationError(DistillerError):

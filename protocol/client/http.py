@@ -16,6 +16,7 @@ import httpx
 
 from protocol.client.errors import (
     AuthenticationError,
+    NotFoundError,
     ProjectCreationError,
     ProjectNotFoundError,
     ServerError,
@@ -132,6 +133,13 @@ class DistillerHttp:
             return response.json()
         except ValueError:
             raise ServerError(f"{what} returned a body that is not JSON") from None
+
+    def call(self, method: str, path: str, what: str, *, body: Any = None) -> Any:
+        """One of our JSON endpoints; a 404 is `NotFoundError`, other failures as `_check`."""
+        response = self._request(method, path, body=body)
+        if response.status_code == 404:
+            raise NotFoundError(error_message(response))
+        return self._check(response, what)
 
     def account(self) -> str:
         """The account the API key belongs to; validated once, then remembered."""
