@@ -66,7 +66,7 @@ def palette_commands(app: App[Any]) -> Iterator[SystemCommand]:
         async def run(action: str = action) -> None:
             await app.run_action(action)
 
-        yield SystemCommand(f"{title}  [{app.get_key_display(Binding(key, ''))}]", help_text, run)
+        yield SystemCommand(f"{title}  ({app.get_key_display(Binding(key, ''))})", help_text, run)
     yield SystemCommand(
         "Export conversation (JSON)", "Save as .json", lambda: app.run_action("export('json')")
     )

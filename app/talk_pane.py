@@ -33,7 +33,7 @@ from app.messages import (
 )
 from app.session import SessionController, SessionOpener, SessionTarget
 from app.settings import AppSettings
-from protocol.conversation import Conversation, Play
+from protocol.conversation import AgentText, Conversation, Play
 from protocol.projects import SaidEntry
 from widgets import ConversationView, InputBar, LevelMeter
 
@@ -160,7 +160,9 @@ class TalkPane(Vertical):
         if self._stale(message):
             return
         for action in message.actions:
-            if isinstance(action, Play) and self._asked_at is not None:
+            # Latency: to the first audio, or in text mode to the first words.
+            answered = Play if self.audio is not None else AgentText
+            if isinstance(action, answered) and self._asked_at is not None:
                 self.last_latency = time.monotonic() - self._asked_at
                 self._asked_at = None
                 self.post_message(LatencyMeasured(self.last_latency))

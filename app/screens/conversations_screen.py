@@ -36,7 +36,8 @@ class ConversationsScreen(ModalScreen[str | None]):
 
     BINDINGS = [  # noqa: RUF012 - Textual reads this class attribute
         Binding("escape", "close", "Close", id="conversations.close"),
-        Binding("ctrl+e", "rename", "Rename", id="conversations.rename"),
+        Binding("f2", "rename", "Rename", id="conversations.rename"),
+        Binding("down", "to_list", "List", id="conversations.to_list", show=False),
         Binding("delete", "delete", "Delete", id="conversations.delete"),
     ]
 
@@ -59,7 +60,7 @@ class ConversationsScreen(ModalScreen[str | None]):
             yield Input(placeholder="New title, then Enter", id="conversation-title")
             yield Static("", id="conversation-note", markup=False)
             yield Label(
-                "enter open · ctrl+e rename · delete remove (twice) · esc close",
+                "enter open · f2 rename · delete remove (twice, in the list) · esc close",
                 classes="dialog-help",
             )
 
@@ -104,16 +105,17 @@ class ConversationsScreen(ModalScreen[str | None]):
             self.note("No conversations yet." if not self._search_words else "Nothing matches.")
         else:
             self.note("")
+            if options.highlighted is None:
+                options.highlighted = 0  # f2 and delete act on it at once
 
     @property
     def _search_words(self) -> str:
         return self.query_one("#conversation-search", Input).value.strip()
 
     @on(Input.Submitted, "#conversation-search")
-    def _to_list(self) -> None:
+    def action_to_list(self) -> None:
+        """Enter or down in the search box moves to the list."""
         self.options.focus()
-        if self._shown:
-            self.options.highlighted = 0
 
     @on(OptionList.OptionSelected, "#conversation-list")
     def _open(self, event: OptionList.OptionSelected) -> None:
