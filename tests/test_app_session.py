@@ -8,7 +8,6 @@ the deterministic echo LLM, no speech models). The app's own custom agent
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from app.engine import EngineProcess
 from app.launch import LaunchOptions
 from app.main import DistillerApp
 from protocol import AsyncDistillerClient
+from tests.conftest import wait_until
 from widgets import role_class
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -31,13 +31,13 @@ async def wait_for(
     pilot: Pilot[None], condition: Callable[[], object], timeout: float = 20
 ) -> None:
     """Let the app run until ``condition`` holds; fail showing the app's state if it never does."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            app = pilot.app
-            state = app.status.field_text("connection") if isinstance(app, DistillerApp) else ""
-            raise AssertionError(f"timed out after {timeout} s; connection: {state!r}")
-        await pilot.pause(0.05)
+    app = pilot.app
+
+    def state() -> str:
+        connection = app.status.field_text("connection") if isinstance(app, DistillerApp) else ""
+        return f"the condition (connection: {connection!r})"
+
+    await wait_until(condition, timeout, state)
 
 
 def create_project(server: EngineProcess, name: str, yaml_path: Path = ADVISOR_YAML) -> None:
