@@ -196,3 +196,14 @@ def test_the_server_side_import_stays_light() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_yaml_error_names_the_file_and_line(tmp_path: Path) -> None:
+    from protocol.client.client import load_config_file
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("orchestrator:\n  agent_list: [1, 2\nbase_config: {}\n")
+    with pytest.raises(ValueError) as error:
+        load_config_file(broken)
+    assert f'"{broken}", line' in str(error.value)
+    assert "<unicode string>" not in str(error.value)
