@@ -40,6 +40,7 @@ from protocol.actions import (
     TurnResent,
 )
 from protocol.events import (
+    ClientEvent,
     Error,
     InputAudioBufferAppend,
     InputAudioBufferClear,
@@ -192,23 +193,27 @@ class Conversation:
 
         That rule (the published SDK's) keeps the assistant from hearing itself.
         """
-        if self._answering is not None and not self.barge_in:
+        if not self.connected or (self._answering is not None and not self.barge_in):
             return []
         return [Send(InputAudioBufferAppend(audio=bytes(chunk)))]
 
     def commit(self) -> list[Action]:
-        return [Send(InputAudioBufferCommit())]
+        return self._live(InputAudioBufferCommit())
 
     def clear_audio(self) -> list[Action]:
-        return [Send(InputAudioBufferClear())]
+        return self._live(InputAudioBufferClear())
 
     def playback_started(self) -> list[Action]:
         self.speaker_active = True
-        return [Send(PlaybackStarted())]
+        return self._live(PlaybackStarted())
 
     def playback_stopped(self) -> list[Action]:
         self.speaker_active = False
-        return [Send(PlaybackStopped())]
+        return self._live(PlaybackStopped())
+
+    def _live(self, event: ClientEvent) -> list[Action]:
+        """Audio-side frames mean something only on a live connection; offline they are dropped."""
+        return [Send(event)] if self.connected else []
 
     def connection_lost(self) -> list[Action]:
         """The socket is gone: the answer in progress is cut off and will be asked again."""

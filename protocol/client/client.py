@@ -110,10 +110,15 @@ class RealtimeDistiller:
         executor_dict: Mapping[str, Any] | None = None,
         project_version: str | int | None = None,
         conversation: Conversation | None = None,
+        reconnect_within: float = 0.0,
     ) -> VoiceSession:
         """A session for ``async with``: connects on entry, closes on exit.
 
-        ``conversation`` (ours) continues an earlier connection's conversation.
+        Ours: ``conversation`` continues an earlier connection's conversation;
+        ``reconnect_within`` (seconds) keeps a dropped session alive by
+        reconnecting (behind a load balancer, to another replica), asking again
+        whatever answer was cut off. 0, the default, ends the session on a drop,
+        as the published SDK does.
         """
         return VoiceSession(
             self._http,
@@ -123,6 +128,7 @@ class RealtimeDistiller:
             project_version=project_version,
             audio_backend=self._audio_backend,
             conversation=conversation,
+            reconnect_within=reconnect_within,
         )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from protocol.events import ExecutorRequest, ExecutorResult
@@ -67,6 +67,28 @@ class ExecutorTable:
                     f"executor_dict['{name}'] must be callable, not {type(func).__name__}"
                 )
         self._funcs: dict[str, Callable[..., Any]] = dict(executor_dict)
+        self._running: set[asyncio.Task[None]] = set()
+
+    def start(
+        self,
+        request: ExecutorRequest,
+        send: Callable[[ExecutorResult], Awaitable[None]],
+        **identity: str,
+    ) -> None:
+        """Run a request in the background and send its result (account, project, uuid)."""
+
+        async def answer() -> None:
+            await send(await self.run(request, **identity))
+
+        task = asyncio.create_task(answer(), name=f"executor-{request.role}")
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def stop(self) -> None:
+        """Cancel the custom agents still running (the session is closing)."""
+        for task in self._running:
+            task.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
 
     async def run(
         self, request: ExecutorRequest, *, account: str, project: str, uuid: str

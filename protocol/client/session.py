@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection
@@ -27,10 +26,12 @@ from protocol.client.errors import (
     ConnectionLostError,
     DistillerError,
     ServerError,
+    ServerUnreachableError,
 )
 from protocol.client.executors import ExecutorTable
 from protocol.client.handshake import closed_error, open_connection
 from protocol.client.http import DistillerHttp
+from protocol.client.updates import Update, UpdateStream
 from protocol.conversation import Action, Conversation, Send
 from protocol.events import (
     ClientEvent,
@@ -52,15 +53,6 @@ __all__ = ["RealtimeSession", "Update", "project_version_text", "realtime_url"]
 logger = logging.getLogger(__name__)
 
 DEFAULT_SAMPLE_RATE = 16000
-_CLOSED = object()  # queued once the connection is over
-
-
-@dataclass(frozen=True, slots=True)
-class Update:
-    """A server event and what the conversation makes of it (``event`` None: connection lost)."""
-
-    event: ServerEvent | None
-    actions: tuple[Action, ...]
 
 
 class RealtimeSession:
@@ -81,6 +73,7 @@ class RealtimeSession:
         session_timeout: float = 30.0,
         open_timeout: float = 60.0,
         conversation: Conversation | None = None,
+        reconnect_within: float = 0.0,
     ) -> None:
         self.project = check_name(project, "project")
         self.uuid = check_name(uuid, "uuid")
@@ -96,11 +89,14 @@ class RealtimeSession:
         self.conversation = conversation if conversation is not None else Conversation()
         """Shared with whoever continues this conversation on a later connection."""
 
+        self._reconnect_within = reconnect_within
+        """Ours: seconds to keep reconnecting after a drop (0: end, as the published SDK does)."""
+        self._dial: tuple[Any, ...] = ()
+        self._dropped_at: float | None = None
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._updates = UpdateStream(lambda: self._terminal_error)
         self._ready: asyncio.Future[SessionCreated] | None = None
-        self._executor_tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self._terminal_error: DistillerError | None = None
 
@@ -108,15 +104,9 @@ class RealtimeSession:
 
     @property
     def connected(self) -> bool:
-        """True from ``session.created`` until the connection ends."""
-        return (
-            self._ready is not None
-            and self._ready.done()
-            and not self._ready.exception()
-            and self._reader is not None
-            and not self._reader.done()
-            and not self._closing
-        )
+        """True from ``session.created`` until the connection ends (or while it is re-made)."""
+        reading = self._reader is not None and not self._reader.done()
+        return self.conversation.connected and reading and not self._closing
 
     @property
     def response_active(self) -> bool:
@@ -134,14 +124,6 @@ class RealtimeSession:
         speech = self.project_config.get("speech_config")
         rate = speech.get("sample_rate") if isinstance(speech, dict) else None
         return rate if isinstance(rate, int) and not isinstance(rate, bool) else DEFAULT_SAMPLE_RATE
-
-    @property
-    def _wire_project(self) -> str:
-        return (
-            self.project
-            if self.project_version is None
-            else f"{self.project}:{self.project_version}"
-        )
 
     # -------------------------------------------------------------- lifecycle
 
@@ -167,9 +149,8 @@ class RealtimeSession:
         )
         self._ready = asyncio.get_running_loop().create_future()
         http, timeout = self._http, self._open_timeout
-        self._ws = await open_connection(
-            url, headers, timeout, http.base_url, self.project, self.project_version
-        )
+        self._dial = (url, headers, timeout, http.base_url, self.project, self.project_version)
+        self._ws = await open_connection(*self._dial)
         self._reader = asyncio.create_task(
             self._read_loop(self._ws), name=f"distiller-reader-{self.uuid}"
         )
@@ -186,58 +167,90 @@ class RealtimeSession:
 
     async def close(self) -> None:
         """Close the connection and stop custom agents still running. Safe to call twice."""
-        self._closing = True
-        for task in self._executor_tasks:
-            task.cancel()
+        self._closing, self.conversation.connected = True, False
+        await self._executors.stop()
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
-        if self._executor_tasks:
-            await asyncio.gather(*self._executor_tasks, return_exceptions=True)
 
     # ----------------------------------------------------------------- reader
 
     async def _read_loop(self, ws: ClientConnection) -> None:
+        """Read until the session ends: one connection, or with failover as many as needed."""
         try:
             while True:
-                try:
-                    frame = await ws.recv()
-                except ConnectionClosed as exc:
-                    if not self._closing:
-                        self._terminal_error = closed_error(exc, self.project, self.uuid)
+                closed = await self._read_connection(ws)
+                if self._closing:
                     return
-                try:
-                    event = parse_server(frame)
-                except ProtocolError as exc:
-                    logger.warning("ignoring a server frame that breaks the protocol: %s", exc)
-                    continue
-                await self._handle(event)
+                self._updates.put(Update(None, tuple(self.conversation.connection_lost())))
+                self._terminal_error = closed_error(closed, self.project, self.uuid)
+                if not self._may_reconnect(closed) or (ws := await self._redial()) is None:
+                    return
+                self._ws, self._terminal_error = ws, None
         finally:
-            if not self._closing:
-                self._queue.put_nowait(Update(None, tuple(self.conversation.connection_lost())))
-            self._queue.put_nowait(_CLOSED)
+            self._updates.close()
             if self._ready is not None and not self._ready.done():
                 self._ready.set_exception(
                     self._terminal_error
                     or ConnectionLostError(None, "closed before the session was created")
                 )
 
+    async def _read_connection(self, ws: ClientConnection) -> ConnectionClosed:
+        """Handle one connection's frames; returns how it closed."""
+        while True:
+            try:
+                frame = await ws.recv()
+            except ConnectionClosed as exc:
+                return exc
+            try:
+                event = parse_server(frame)
+            except ProtocolError as exc:
+                logger.warning("ignoring a server frame that breaks the protocol: %s", exc)
+                continue
+            await self._handle(event)
+
+    def _may_reconnect(self, closed: ConnectionClosed) -> bool:
+        """Failover is on, the session had started, and the close was no verdict on us:
+        1000 (on purpose) and 1008 (idle, not reading) end it; 1006 (a replica died),
+        1001/1012 (draining), 1011 (the dead replica's presence lingers) are retried.
+        """
+        close = closed.rcvd or closed.sent
+        code = close.code if close is not None else 1006
+        started = self._ready is not None and self._ready.done() and not self._ready.exception()
+        return self._reconnect_within > 0 and started and code not in (1000, 1008)
+
+    async def _redial(self) -> ClientConnection | None:
+        """The same URL again (behind a load balancer: another replica), with backoff."""
+        loop = asyncio.get_running_loop()
+        self._dropped_at = self._dropped_at or loop.time()
+        deadline = self._dropped_at + self._reconnect_within
+        for wait in (0.1, 0.25, 0.5, *([1.0] * 1000)):
+            await asyncio.sleep(wait)
+            if self._closing or loop.time() > deadline:
+                return None
+            try:
+                return await open_connection(*self._dial)
+            except (ServerUnreachableError, ServerError) as exc:  # down, or draining (503)
+                logger.info("reconnecting to %s: %s", self._http.base_url, exc)
+        return None
+
     async def _handle(self, event: ServerEvent) -> None:
         actions = await self._perform(self.conversation.receive(event), quietly=True)
         if isinstance(event, SessionCreated):
-            self.session_info = event.session
+            self.session_info, self._dropped_at = event.session, None
             if self._ready is not None and not self._ready.done():
                 self._ready.set_result(event)
         elif isinstance(event, Error):
             if self._ready is not None and not self._ready.done():
                 self._ready.set_exception(ServerError(event.message))
         elif isinstance(event, ExecutorRequest):
-            task = asyncio.create_task(self._answer_executor(event))
-            self._executor_tasks.add(task)
-            task.add_done_callback(self._executor_tasks.discard)
+            version = self.project_version
+            project = self.project if version is None else f"{self.project}:{version}"
+            identity = {"account": self.account or "", "project": project, "uuid": self.uuid}
+            self._executors.start(event, self._send_quietly, **identity)
         if not isinstance(event, Ping):  # answered above; nothing to show
-            self._queue.put_nowait(Update(event, tuple(actions)))
+            self._updates.put(Update(event, tuple(actions)))
 
     async def _perform(self, actions: list[Action], *, quietly: bool = False) -> list[Action]:
         """Send the conversation's frames; return the actions left for the caller."""
@@ -251,12 +264,6 @@ class RealtimeSession:
             else:
                 rest.append(action)
         return rest
-
-    async def _answer_executor(self, request: ExecutorRequest) -> None:
-        result = await self._executors.run(
-            request, account=self.account or "", project=self._wire_project, uuid=self.uuid
-        )
-        await self._send_quietly(result)
 
     # ------------------------------------------------------------------ sends
 
@@ -336,22 +343,15 @@ class RealtimeSession:
 
     # --------------------------------------------------------------- receives
 
-    async def updates(self) -> AsyncIterator[Update]:
+    def updates(self) -> AsyncIterator[Update]:
         """Every server event with the conversation's actions, until the connection closes.
 
-        The last update of a dropped connection has no event: its actions cut
-        off the answer in progress. Ends quietly after ``close()``; raises the
+        The update of a dropped connection has no event: its actions cut off
+        the answer in progress. Ends quietly after ``close()``; raises the
         typed error (`ConnectionLostError`, `UserAlreadyConnectedError`) when
         the server ends the connection.
         """
-        while True:
-            item = await self._queue.get()
-            if item is _CLOSED:
-                self._queue.put_nowait(_CLOSED)  # every later reader ends too
-                if self._terminal_error is not None:
-                    raise self._terminal_error
-                return
-            yield item
+        return aiter(self._updates)
 
     async def events(self) -> AsyncIterator[ServerEvent]:
         """Every server event as a typed object, until the connection closes.
@@ -385,10 +385,4 @@ class RealtimeSession:
 
     def discard_pending_events(self) -> None:
         """Drop queued events left from an earlier exchange (errors and the end stay)."""
-        kept = []
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
-            if item is _CLOSED or (isinstance(item, Update) and isinstance(item.event, Error)):
-                kept.append(item)
-        for item in kept:
-            self._queue.put_nowait(item)
+        self._updates.discard_pending()
