@@ -23,6 +23,7 @@ from app.bindings import APP_BINDINGS, palette_commands
 from app.examples import load_example_executors
 from app.launch import LaunchOptions
 from app.messages import (
+    ActivityChanged,
     AudioChanged,
     EngineFailed,
     EngineReady,
@@ -202,6 +203,9 @@ class DistillerApp(App[None]):
 
     def on_latency_measured(self, message: LatencyMeasured) -> None:
         self.status.set_latency(message.seconds)
+
+    def on_activity_changed(self, message: ActivityChanged) -> None:
+        self.status.set_activity(message.activity)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return True if action != "skip_agent" or self.talk.can_skip else None

@@ -91,3 +91,11 @@ class AudioChanged(Message):
         super().__init__()
         self.device = device
         self.text_only_reason = text_only_reason
+
+
+class ActivityChanged(Message):
+    """The conversation is listening, thinking, answering, or idle (``""``)."""
+
+    def __init__(self, activity: str) -> None:
+        super().__init__()
+        self.activity = activity

@@ -25,6 +25,7 @@ from app.audio_link import AudioLink, MicPump, choose_backend
 from app.clipboard import copy_text
 from app.export import ExportHeader, records_from, to_json, to_markdown
 from app.messages import (
+    ActivityChanged,
     AudioChanged,
     ConversationChanged,
     LatencyMeasured,
@@ -190,6 +191,8 @@ class TalkPane(Vertical):
             self.controller.skip()
 
     def update_controls(self) -> None:
+        activity = self.controller.conversation.activity if self.controller else ""
+        self.post_message(ActivityChanged(activity))
         live = self.controller is not None and self.controller.connected
         audio_open = self.audio is not None and self.audio.is_open
         recording = self.mic is not None and self.mic.recording

@@ -122,6 +122,16 @@ class Conversation:
         return answer.role if answer is not None else None
 
     @property
+    def activity(self) -> str:
+        """``listening`` (a spoken turn is being heard), ``thinking`` (asked, not yet
+        answered), ``answering``, or ``""`` when nothing is going on."""
+        if self._listening is not None:
+            return "listening"
+        if self._answering is not None:
+            return "answering"
+        return "thinking" if self._waiting else ""
+
+    @property
     def can_skip(self) -> bool:
         """An agent is speaking (or about to) and has not been skipped."""
         answer = self._answering.current if self._answering is not None else None

@@ -259,3 +259,16 @@ def test_a_reopened_conversation_shows_its_earlier_turns_and_continues() -> None
     conversation.ask("and crypto")
     answer(conversation, ("Researcher", "Crypto is volatile"))
     assert conversation.turns[2].answers[0].text == "Crypto is volatile"
+
+
+def test_activity_says_listening_then_thinking_then_answering() -> None:
+    conversation = connected()
+    assert conversation.activity == ""
+    conversation.receive(ev.TranscriptDelta(delta="my number is five five five"))
+    assert conversation.activity == "listening"  # the user may pause: the engine still hears
+    conversation.receive(ev.TranscriptDone(text="My number is 555 1234."))
+    assert conversation.activity == "thinking"  # the engine decided the turn is over
+    conversation.receive(ev.ResponseCreated())
+    assert conversation.activity == "answering"
+    conversation.receive(ev.ResponseDone())
+    assert conversation.activity == ""

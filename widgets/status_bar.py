@@ -18,6 +18,13 @@ CONNECTION_STATES = (
 )
 
 
+ACTIVITY_TEXT = {
+    "listening": "● listening",  # the engine hears speech: pausing is fine
+    "thinking": "◌ thinking",  # the engine decided the turn is over
+    "answering": "▶ answering",
+}
+
+
 class StatusBar(Horizontal):
     """Each field is its own Static so it can be styled and updated alone."""
 
@@ -27,6 +34,7 @@ class StatusBar(Horizontal):
     def compose(self) -> ComposeResult:
         # Most useful first: a narrow terminal cuts from the right.
         yield Static("● offline", id="status-connection", classes="-offline", markup=False)
+        yield Static("", id="status-activity", markup=False)
         yield Static("latency —", id="status-latency", markup=False)
         yield Static("no project", id="status-target", markup=False)
         yield Static("audio —", id="status-audio", markup=False)
@@ -75,6 +83,14 @@ class StatusBar(Horizontal):
     def on_click(self, event: Click) -> None:
         if event.widget is not None and event.widget.id == "status-audio" and self.audio_detail:
             self.notify(self.audio_detail)
+
+    def set_activity(self, activity: str) -> None:
+        """What the conversation is doing: listening, thinking, answering, or nothing."""
+        widget = self.query_one("#status-activity", Static)
+        widget.update(ACTIVITY_TEXT.get(activity, activity))
+        widget.display = bool(activity)
+        for name in ACTIVITY_TEXT:
+            widget.set_class(name == activity, f"-{name}")
 
     def set_latency(self, seconds: float | None) -> None:
         self._set("latency", "latency —" if seconds is None else f"latency {seconds:.2f} s")
