@@ -3,7 +3,8 @@
 A session must not wait for a disk commit before answering its next query,
 and hundreds of sessions must not queue behind one lock for a commit each.
 Sessions hand their finished turns here; one task writes whatever has
-gathered in a single transaction, on a worker thread.
+gathered in a single transaction (SQLite on a worker thread, PostgreSQL
+over its pool).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class HistoryWriter:
             if not batch:
                 continue
             try:
-                await asyncio.to_thread(self._store.append_history_batch, batch)
+                await self._store.append_history_batch(batch)
             except StoreError as exc:  # history is best effort; the answers were given
                 log.error("could not save %d turn(s) of history: %s", len(batch), exc)
             self._written += len(batch)

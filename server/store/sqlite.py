@@ -1,86 +1,68 @@
-"""Durable state: project versions and conversation history, in SQLite (WAL).
+"""The default store: one SQLite file (WAL) in the data dir, for one process.
 
-One connection guarded by a lock; callers on the event loop go through
-`asyncio.to_thread`. Version numbers are allocated inside an IMMEDIATE
-transaction, so concurrent creates of one name (even from several processes
-sharing the data dir) never duplicate or skip a version.
+One connection guarded by a lock; each call runs on a worker thread so the
+event loop never waits for the disk. Version numbers are allocated inside an
+IMMEDIATE transaction, so concurrent creates of one name (even from several
+processes sharing the data dir) never duplicate or skip a version. The schema
+version is SQLite's ``user_version``; migrations run in order at open.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import sqlite3
 import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS project_versions (
-    account     TEXT NOT NULL,
-    project     TEXT NOT NULL,
-    version     INTEGER NOT NULL,
-    config_json TEXT NOT NULL,
-    created_at  TEXT NOT NULL,
-    PRIMARY KEY (account, project, version)
-);
-CREATE TABLE IF NOT EXISTS history (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    account    TEXT NOT NULL,
-    project    TEXT NOT NULL,
-    uuid       TEXT NOT NULL,
-    role       TEXT NOT NULL,
-    agent      TEXT NOT NULL DEFAULT '',
-    text       TEXT NOT NULL,
-    cut        INTEGER NOT NULL DEFAULT 0,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS history_by_user ON history (account, project, uuid, id);
-"""
+from server.store.records import (
+    HistoryBatch,
+    HistoryEntry,
+    ProjectSummary,
+    ProjectVersion,
+    Store,
+    StoreError,
+    future_schema_error,
+    now_text,
+)
+
+# Migration N brings the schema from version N-1 to N. Never edit one that has shipped.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS project_versions (
+        account     TEXT NOT NULL,
+        project     TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        config_json TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        PRIMARY KEY (account, project, version)
+    );
+    CREATE TABLE IF NOT EXISTS history (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        account    TEXT NOT NULL,
+        project    TEXT NOT NULL,
+        uuid       TEXT NOT NULL,
+        role       TEXT NOT NULL,
+        agent      TEXT NOT NULL DEFAULT '',
+        text       TEXT NOT NULL,
+        cut        INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS history_by_user ON history (account, project, uuid, id);
+    """,
+]
 
 
-class StoreError(RuntimeError):
-    """The store could not be read or written (disk full, read-only, damaged)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectVersion:
-    account: str
-    project: str
-    version: int
-    config: dict[str, Any]
-    created_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class ProjectSummary:
-    name: str
-    latest_version: int
-    version_count: int
-    last_created_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    role: str  # "user" | "assistant"
-    agent: str
-    text: str
-    cut: bool
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
-
-
-class Store:
-    """Project versions per account, and conversation history per user."""
+class SqliteStore(Store):
+    """Project versions and history in ``DATA_DIR/distiller.sqlite3``."""
 
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / "distiller.sqlite3"
+        self.where = str(self.path)
         self._lock = threading.Lock()
         # A read-only data dir (a read-only volume, a backup being inspected) still serves
         # its projects; creates fail with a clear reason instead of the server not starting.
@@ -93,28 +75,46 @@ class Store:
                     check_same_thread=False,
                     isolation_level=None,
                 )
-                return
-            self._db = sqlite3.connect(
-                self.path, check_same_thread=False, isolation_level=None, timeout=30
-            )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
+            else:
+                self._db = sqlite3.connect(
+                    self.path, check_same_thread=False, isolation_level=None, timeout=30
+                )
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store at {self.path}: {exc}") from exc
 
-    def close(self) -> None:
+    def _migrate(self) -> None:
+        found = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if found > len(MIGRATIONS):
+            self._db.close()
+            raise future_schema_error(self.where, found, len(MIGRATIONS))
+        if self.read_only:
+            return
+        for number in range(found + 1, len(MIGRATIONS) + 1):
+            # executescript commits first; the version is bumped in the migration's own
+            # transaction so a crash mid-way re-runs it (migrations are idempotent).
+            self._db.executescript(
+                f"BEGIN IMMEDIATE; {MIGRATIONS[number - 1]}; PRAGMA user_version={number}; COMMIT;"
+            )
+
+    async def close(self) -> None:
         with self._lock:
             self._db.close()
 
     # -- projects ----------------------------------------------------------
 
-    def create_version(self, account: str, project: str, config: dict[str, Any]) -> ProjectVersion:
-        """Store ``config`` as the next version of ``project``; all or nothing."""
+    async def create_version(
+        self, account: str, project: str, config: dict[str, Any]
+    ) -> ProjectVersion:
+        return await asyncio.to_thread(self._create_version, account, project, config)
+
+    def _create_version(self, account: str, project: str, config: dict[str, Any]) -> ProjectVersion:
         if self.read_only:
             raise StoreError(f"the data dir {self.path.parent} is read-only")
         config_json = json.dumps(config, separators=(",", ":"), ensure_ascii=False)
-        created_at = _now()
+        created_at = now_text()
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -133,8 +133,9 @@ class Store:
                 raise StoreError(f"could not save project '{project}': {self._why(exc)}") from exc
         return ProjectVersion(account, project, version, config, created_at)
 
-    def get_version(self, account: str, project: str, version: int | None) -> ProjectVersion | None:
-        """A stored version, the latest when ``version`` is None; None if absent."""
+    async def get_version(
+        self, account: str, project: str, version: int | None
+    ) -> ProjectVersion | None:
         query = (
             "SELECT version, config_json, created_at FROM project_versions "
             "WHERE account=? AND project=? "
@@ -145,21 +146,22 @@ class Store:
         else:
             query += "AND version=?"
             params += (version,)
-        row = self._read_one(query, params)
-        if row is None:
+        rows = await self._read(query, params)
+        if not rows:
             return None
+        row = rows[0]
         return ProjectVersion(account, project, row[0], json.loads(row[1]), row[2])
 
-    def list_projects(self, account: str) -> list[ProjectSummary]:
-        rows = self._read_all(
+    async def list_projects(self, account: str) -> list[ProjectSummary]:
+        rows = await self._read(
             "SELECT project, MAX(version), COUNT(*), MAX(created_at) FROM project_versions "
             "WHERE account=? GROUP BY project ORDER BY project",
             (account,),
         )
         return [ProjectSummary(r[0], r[1], r[2], r[3]) for r in rows]
 
-    def list_versions(self, account: str, project: str) -> list[ProjectVersion]:
-        rows = self._read_all(
+    async def list_versions(self, account: str, project: str) -> list[ProjectVersion]:
+        rows = await self._read(
             "SELECT version, config_json, created_at FROM project_versions "
             "WHERE account=? AND project=? ORDER BY version",
             (account, project),
@@ -168,16 +170,13 @@ class Store:
 
     # -- history -----------------------------------------------------------
 
-    def append_history(
-        self, account: str, project: str, uuid: str, entries: list[HistoryEntry]
-    ) -> None:
-        self.append_history_batch([(account, project, uuid, entries)])
+    async def append_history_batch(self, batch: HistoryBatch) -> None:
+        await asyncio.to_thread(self._append_history_batch, batch)
 
-    def append_history_batch(self, batch: list[tuple[str, str, str, list[HistoryEntry]]]) -> None:
-        """Several users' turns in one transaction: one commit for many sessions."""
+    def _append_history_batch(self, batch: HistoryBatch) -> None:
         if self.read_only:
             raise StoreError(f"the data dir {self.path.parent} is read-only")
-        now = _now()
+        now = now_text()
         rows = [
             (account, project, uuid, e.role, e.agent, e.text, int(e.cut), now)
             for account, project, uuid, entries in batch
@@ -196,10 +195,10 @@ class Store:
                 self._rollback()
                 raise StoreError(f"could not save history: {self._why(exc)}") from exc
 
-    def recent_history(
+    async def recent_history(
         self, account: str, project: str, uuid: str, limit: int = 20
     ) -> list[HistoryEntry]:
-        rows = self._read_all(
+        rows = await self._read(
             "SELECT role, agent, text, cut FROM history WHERE account=? AND project=? AND uuid=? "
             "ORDER BY id DESC LIMIT ?",
             (account, project, uuid, limit),
@@ -219,14 +218,10 @@ class Store:
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("ROLLBACK")
 
-    def _read_one(self, query: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        with self._lock:
-            try:
-                return self._db.execute(query, params).fetchone()
-            except sqlite3.Error as exc:
-                raise StoreError(f"could not read the store: {exc}") from exc
+    async def _read(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return await asyncio.to_thread(self._read_now, query, params)
 
-    def _read_all(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    def _read_now(self, query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return self._db.execute(query, params).fetchall()
