@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -9,8 +10,34 @@ from pathlib import Path
 
 import pytest
 
+from deploy.postgres import TempPostgres
 from protocol import AsyncDistillerClient
 from server.embedded import EmbeddedServer
+
+STORES = ["sqlite", "postgresql"]
+_database_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[TempPostgres]:
+    """One real PostgreSQL for the whole run (Debian's initdb/pg_ctl, a free loopback port)."""
+    server = TempPostgres().start()
+    yield server
+    server.destroy()
+
+
+def new_store_args(kind: str, request: pytest.FixtureRequest) -> list[str]:
+    """Server flags for a fresh, empty store of ``kind``: SQLite is the data dir's default."""
+    if kind == "sqlite":
+        return []
+    pg: TempPostgres = request.getfixturevalue("postgres")
+    return ["--store", pg.create_database(f"test_{next(_database_numbers)}")]
+
+
+@pytest.fixture(params=STORES)
+def store_args(request: pytest.FixtureRequest) -> list[str]:
+    """Each test using this runs once per store backend, on a fresh store."""
+    return new_store_args(request.param, request)
 
 
 @pytest.fixture(scope="module")

@@ -92,9 +92,12 @@ async def test_a_thousand_mid_response_disconnects_leave_nothing_behind(tmp_path
 # -- the server killed during creates ---------------------------------------------------------
 
 
-def test_sigkill_during_creates_loses_no_acknowledged_version(tmp_path: Path) -> None:
+def test_sigkill_during_creates_loses_no_acknowledged_version(
+    tmp_path: Path, store_args: list[str]
+) -> None:
     data = tmp_path / "data"
-    server = EmbeddedServer(data, provider="echo", extra_args=["--no-speech"])
+    args = ["--no-speech", *store_args]
+    server = EmbeddedServer(data, provider="echo", extra_args=args)
     server.start()
     acknowledged: list[int] = []
     stop = threading.Event()
@@ -123,7 +126,7 @@ def test_sigkill_during_creates_loses_no_acknowledged_version(tmp_path: Path) ->
         stop.set()
     assert len(acknowledged) >= 40
 
-    restarted = EmbeddedServer(data, provider="echo", extra_args=["--no-speech"])
+    restarted = EmbeddedServer(data, provider="echo", extra_args=args)
     with restarted:
         listing = httpx.get(
             f"{restarted.base_url}/distiller/projects/durable", headers=headers()
