@@ -1,10 +1,11 @@
 """Conversation history written off the response path, many turns per transaction.
 
-A session must not wait for a disk commit before answering its next query,
-and hundreds of sessions must not queue behind one lock for a commit each.
+A session must not wait for a commit before answering its next query, and
+hundreds of sessions must not queue behind one lock for a commit each.
 Sessions hand their finished turns here; one task writes whatever has
-gathered in a single transaction (SQLite on a worker thread, PostgreSQL
-over its pool).
+gathered in a single transaction (SQLite on a worker thread, PostgreSQL over
+its pool). While the database is unreachable the turns are kept (up to a
+bound) and written when it returns, so an outage loses no history.
 """
 
 from __future__ import annotations
@@ -12,19 +13,21 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from server.store import HistoryEntry, Store, StoreError
+from server.store import HistoryBatch, HistoryEntry, Store, StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-Batch = list[tuple[str, str, str, list[HistoryEntry]]]
+RETRY_S = 1.0  # how often an unreachable database is tried again
+MAX_KEPT_TURNS = 100_000  # turns kept in memory during an outage; older ones are dropped
 
 
 class HistoryWriter:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._pending: Batch = []
+        self._pending: HistoryBatch = []
         self._submitted = 0
         self._written = 0
+        self.unavailable = False  # the last write found the database unreachable
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -42,19 +45,26 @@ class HistoryWriter:
             self._task = asyncio.create_task(self._run(), name="history-writer")
 
     async def flush(self) -> None:
-        """Wait until every turn submitted so far is on disk (or has failed)."""
+        """Wait until every turn submitted so far is stored, or failed, or must wait for
+        an unreachable database (a new session does not wait for an outage to end)."""
         target = self._submitted
-        while self._written < target:
+        while self._written < target and not self.unavailable:
             self._progress.clear()
             await self._progress.wait()
 
     async def close(self, timeout: float = 10.0) -> None:
         try:
-            await asyncio.wait_for(self.flush(), timeout)
+            await asyncio.wait_for(self._drain(), timeout)
         except TimeoutError:
             log.error("history writer: %d turn(s) not saved at shutdown", len(self._pending))
         if self._task is not None:
             self._task.cancel()
+
+    async def _drain(self) -> None:
+        target = self._submitted
+        while self._written < target:
+            self._progress.clear()
+            await self._progress.wait()
 
     async def _run(self) -> None:
         while True:
@@ -65,7 +75,27 @@ class HistoryWriter:
                 continue
             try:
                 await self._store.append_history_batch(batch)
+            except StoreUnavailable as exc:
+                self._keep(batch, exc)
+                continue
             except StoreError as exc:  # history is best effort; the answers were given
                 log.error("could not save %d turn(s) of history: %s", len(batch), exc)
+            if self.unavailable:
+                log.warning("history writer: the database is back; saved %d turn(s)", len(batch))
+            self.unavailable = False
             self._written += len(batch)
             self._progress.set()
+
+    def _keep(self, batch: HistoryBatch, exc: StoreError) -> None:
+        """Put the batch back in front and try again shortly."""
+        if not self.unavailable:
+            log.error("history writer: %s; keeping turns until it returns", exc)
+        self.unavailable = True
+        self._pending = batch + self._pending
+        dropped = len(self._pending) - MAX_KEPT_TURNS
+        if dropped > 0:
+            log.error("history writer: outage too long; dropping %d oldest turn(s)", dropped)
+            del self._pending[:dropped]
+            self._written += dropped
+        self._progress.set()
+        asyncio.get_running_loop().call_later(RETRY_S, self._wake.set)
