@@ -13,7 +13,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from protocol import events
 from protocol.names import name_problem
 from server.auth import account_for
-from server.presence import Holder, PresenceUnavailable
+from server.presence import RECONNECT_GRACE_S, Holder, PresenceUnavailable
 from server.project import ConfigInvalid, validate_config
 from server.session import RealtimeSession, SessionIdentity, SessionLimits
 from server.store import StoreError
@@ -96,6 +96,10 @@ async def realtime(websocket: WebSocket, account: str, project_ref: str, uuid: s
         identity = SessionIdentity(account, name, stored.version, uuid)
         closing = await _run_session(websocket, identity, spec)
     finally:
+        # The user may come back on another replica at once: their last turn is stored
+        # before they are let go (bounded; the other replica waits this long anyway).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.history_writer.flush(), RECONNECT_GRACE_S)
         await state.presence.release(key)
     if closing is not None:
         # The session is over and its memory freed; give the close frame (and its
