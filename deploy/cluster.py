@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -116,6 +117,7 @@ class LocalCluster:
         for replica in self.replicas:
             replica.stop(kill=True)
         self.postgres.destroy()
+        shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> LocalCluster:
         try:
@@ -125,7 +127,9 @@ class LocalCluster:
             raise
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()
@@ -139,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--provider", default="echo", help="replicas' default LLM provider")
     args = parser.parse_args(argv)
     cluster = LocalCluster(
-        args.replicas, port=args.port, provider=args.provider,
+        args.replicas,
+        port=args.port,
+        provider=args.provider,
         replica_args=[] if args.speech else ["--no-speech"],
     )
     with cluster:

@@ -66,16 +66,34 @@ class TempPostgres:
     def start(self) -> TempPostgres:
         if not self.data.exists():
             self._run(
-                str(self.bin / "initdb"), "-D", str(self.data), "-U", ROLE,
-                "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C.UTF-8",
+                str(self.bin / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                ROLE,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C.UTF-8",
             )
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             f"-c max_connections={self.max_connections}"
         )
         result = self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
-            "-o", options, "-w", "-t", "60", "start", check=False,
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+            check=False,
         )
         if result.returncode != 0:
             raise RuntimeError(f"PostgreSQL did not start: {result.stderr}\n{self.read_log()}")
@@ -83,8 +101,9 @@ class TempPostgres:
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``immediate`` is a crash-like stop); the files stay."""
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop",
-                  check=False)
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", check=False
+        )
 
     def is_running(self) -> bool:
         status = self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "status", check=False)
@@ -92,14 +111,26 @@ class TempPostgres:
 
     def create_database(self, name: str) -> str:
         """A fresh empty database; returns its URL."""
-        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                  "-U", ROLE, name)
+        self._run(
+            str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", ROLE, name
+        )
         return self.url(name)
 
     def psql(self, database: str, sql: str) -> str:
         return self._run(
-            str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", ROLE,
-            "-d", database, "-v", "ON_ERROR_STOP=1", "-Atc", sql,
+            str(self.bin / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            ROLE,
+            "-d",
+            database,
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-Atc",
+            sql,
         ).stdout
 
     def read_log(self) -> str:
@@ -118,7 +149,9 @@ class TempPostgres:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.destroy()

@@ -34,8 +34,11 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str, str]  # account, project, uuid
 RECONNECT_GRACE_S = 1.0  # how long a new connection waits for the user's old one to end
 RETRY_S = 1.0  # how often a lost presence connection is retried
-KEEPALIVE = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2",
-             "tcp_keepalives_count": "3"}
+KEEPALIVE = {
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "3",
+}
 
 
 @dataclass(slots=True)
@@ -162,9 +165,7 @@ class DatabasePresence(LocalPresence):
 
     async def _try_lock(self, key: Key) -> bool:
         async with self._lock:
-            return bool(
-                await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_id(key))
-            )
+            return bool(await self._conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_id(key)))
 
     # -- the presence connection was lost -------------------------------------
 

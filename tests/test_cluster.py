@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -24,7 +26,14 @@ from protocol import AsyncDistillerClient
 from protocol.client.errors import ConnectionLostError
 from protocol.events import ResponseDone, ResponseTextDelta
 from server.embedded import EmbeddedServer
-from tests.wire import connect, create, flow_config, headers, session
+from tests.wire import connect, create, flow_config, headers, session, text_of
+
+
+@dataclass(frozen=True)
+class Balancer:
+    """The load balancer's address, for the wire helpers (they need only ``base_url``)."""
+
+    base_url: str
 
 
 @pytest.fixture
@@ -171,3 +180,37 @@ async def test_a_conversation_survives_its_replica_dying_mid_answer(
             assert vc.session_info["history_turns"] == 4  # nothing lost, nothing doubled
     finally:
         client.close()
+
+
+async def test_sigterm_drains_a_replica_and_lets_its_running_answer_finish(
+    cluster: LocalCluster,
+) -> None:
+    leaving = cluster.replicas[0]
+    words = " ".join(f"word{i}" for i in range(20))
+    create(leaving, "drained", flow_config("A", word_delay_ms=100))
+    async with session(leaving, "drained", "mid-answer") as peer:
+        await peer.send({"type": "input_text", "text": words})
+        started = await peer.until("response.text.delta")
+        assert leaving.process is not None
+        leaving.process.send_signal(signal.SIGTERM)
+        # The load balancer is told at once, and new users are turned away with a 503
+        # that it retries on the other replica.
+        health = httpx.get(f"{leaving.base_url}/healthz")
+        while health.status_code == 200:
+            await asyncio.sleep(0.05)
+            health = httpx.get(f"{leaving.base_url}/healthz")
+        assert health.status_code == 503 and health.json()["status"] == "draining"
+        with pytest.raises(websockets.InvalidStatus) as turned_away:
+            async with connect(leaving, "drained", "newcomer"):
+                pass
+        assert turned_away.value.response.status_code == 503
+        async with session(Balancer(cluster.base_url), "drained", "newcomer") as newcomer:  # type: ignore[arg-type]
+            await newcomer.send({"type": "input_text", "text": "hi"})
+            await newcomer.until("response.done")
+        # The answer that was running when SIGTERM came is finished in full ...
+        assert text_of(started + await peer.until("response.done"), "A") == words
+        # ... then the replica closes what is left and exits.
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await peer.recv(timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1012
+    assert await asyncio.to_thread(leaving.process.wait, 30) is not None

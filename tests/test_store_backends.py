@@ -87,8 +87,9 @@ def test_a_postgres_schema_from_the_future_is_refused_and_left_alone(
 def test_replicas_starting_together_migrate_once(tmp_path: Path, postgres: TempPostgres) -> None:
     url = postgres.create_database("together")
     replicas = [
-        EmbeddedServer(tmp_path / f"r{i}", provider="echo",
-                       extra_args=[*TEXT_SERVER, "--store", url])
+        EmbeddedServer(
+            tmp_path / f"r{i}", provider="echo", extra_args=[*TEXT_SERVER, "--store", url]
+        )
         for i in range(3)
     ]
     try:

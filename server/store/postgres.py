@@ -233,8 +233,16 @@ class PostgresStore(Store):
                 await conn.copy_records_to_table(
                     "history",
                     records=rows,
-                    columns=["account", "project", "uuid", "role", "agent", "text", "cut",
-                             "created_at"],
+                    columns=[
+                        "account",
+                        "project",
+                        "uuid",
+                        "role",
+                        "agent",
+                        "text",
+                        "cut",
+                        "created_at",
+                    ],
                 )
 
         await self._with_connection(run, "save history")
