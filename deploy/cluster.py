@@ -41,6 +41,11 @@ def local_haproxy_config(port: int, replica_ports: list[int]) -> str:
     return text.rstrip("\n") + "\n" + servers
 
 
+def stats_section(port: int) -> str:
+    """HAProxy's own view of the replicas (CSV at /stats;csv), for tools that wait on it."""
+    return f"\nlisten stats\n    bind 127.0.0.1:{port}\n    stats enable\n    stats uri /stats\n"
+
+
 class LocalCluster:
     """PostgreSQL + N replicas + HAProxy on loopback; `kill`/`restart` replicas at will."""
 
@@ -64,6 +69,7 @@ class LocalCluster:
         ]
         self.haproxy: subprocess.Popen[bytes] | None = None
         self.haproxy_log = self.root / "haproxy.log"
+        self.stats_port = free_port()
 
     @property
     def base_url(self) -> str:
@@ -78,13 +84,34 @@ class LocalCluster:
         with ThreadPoolExecutor(len(self.replicas)) as pool:
             list(pool.map(lambda r: r.start(timeout=timeout), self.replicas))
         config = self.root / "haproxy.cfg"
-        config.write_text(local_haproxy_config(self.port, [r.port for r in self.replicas]))
+        config.write_text(
+            local_haproxy_config(self.port, [r.port for r in self.replicas])
+            + stats_section(self.stats_port)
+        )
         log = open(self.haproxy_log, "ab")  # noqa: SIM115 - lives as long as haproxy
         self.haproxy = subprocess.Popen(
             ["haproxy", "-f", str(config), "-db"], stdout=log, stderr=log
         )
         self._wait_for_balancer(timeout)
+        self.wait_all_up(timeout)
         return self
+
+    def servers_up(self) -> list[bool]:
+        """Whether HAProxy currently sends users to each replica."""
+        csv = httpx.get(f"http://127.0.0.1:{self.stats_port}/stats;csv", timeout=5).text
+        rows = [line.split(",") for line in csv.splitlines() if line.startswith("replicas,")]
+        status = {row[1]: row[17] for row in rows}
+        return [
+            status.get(f"replica{i + 1}", "").startswith("UP") for i in range(len(self.replicas))
+        ]
+
+    def wait_all_up(self, timeout: float = 60.0) -> None:
+        """Until HAProxy's health checks see every replica up (``rise`` checks after a start)."""
+        deadline = time.monotonic() + timeout
+        while not all(self.servers_up()):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"replicas not all up in HAProxy: {self.servers_up()}")
+            time.sleep(0.1)
 
     def _wait_for_balancer(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -108,7 +135,9 @@ class LocalCluster:
         self.replicas[index].stop()
 
     def restart(self, index: int) -> None:
+        """Start a stopped replica again and wait until the load balancer uses it."""
         self.replicas[index].start()
+        self.wait_all_up()
 
     def stop(self) -> None:
         if self.haproxy is not None and self.haproxy.poll() is None:
