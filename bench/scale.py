@@ -218,9 +218,10 @@ def main(argv: list[str] | None = None) -> None:
     print_table(
         "store: one create (sequential)",
         {
-            "SQLite (the single-process default)": sqlite["create"],
-            "PostgreSQL (asyncpg, loopback)": postgres["create"],
+            "SQLite (the single-process default)": ms(sqlite["create"]),
+            "PostgreSQL (asyncpg, loopback)": ms(postgres["create"]),
         },
+        unit="ms",
     )
     print(
         f"history writes, batches of 50 turns: SQLite {sqlite['turns_per_s']:.0f} turns/s, "
@@ -229,10 +230,11 @@ def main(argv: list[str] | None = None) -> None:
     print_table(
         "presence: one user claimed and released (500 users)",
         {
-            "advisory lock + unlock (used)": presence["advisory"],
-            "lease upsert + delete (not used)": presence["lease"],
-            "lease heartbeat, 500 rows (per beat)": presence["heartbeat"],
+            "advisory lock + unlock (used)": ms(presence["advisory"]),
+            "lease upsert + delete (not used)": ms(presence["lease"]),
+            "lease heartbeat, 500 rows (per beat)": ms(presence["heartbeat"]),
         },
+        unit="ms",
     )
     results["store"] = {
         "sqlite": {"create": summarize(sqlite["create"]), "turns_per_s": sqlite["turns_per_s"]},
