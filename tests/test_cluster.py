@@ -26,7 +26,7 @@ from protocol import AsyncDistillerClient
 from protocol.client.errors import ConnectionLostError
 from protocol.events import ResponseDone, ResponseTextDelta
 from server.embedded import EmbeddedServer
-from tests.wire import connect, create, flow_config, headers, session, text_of
+from tests.wire import connect, create, flow_config, headers, keep_creating, session, text_of
 
 
 @dataclass(frozen=True)
@@ -77,24 +77,10 @@ def test_sigkill_of_a_replica_during_creates_loses_no_acknowledged_version(
     acknowledged: list[int] = []
     stop = threading.Event()
 
-    def creator(base_url: str) -> None:
-        with httpx.Client(timeout=5) as client:
-            while not stop.is_set():
-                try:
-                    response = client.post(
-                        f"{base_url}/distiller/create",
-                        headers=headers(),
-                        json={"project": "durable", "config": flow_config("A")},
-                    )
-                except httpx.HTTPError:
-                    continue  # this create was not acknowledged: the replica died under it
-                if response.status_code == 201:
-                    acknowledged.append(response.json()["project_version"])
-
     urls = [r.base_url for r in cluster.replicas] + [cluster.base_url] * 2
     with ThreadPoolExecutor(len(urls)) as pool:
         for url in urls:
-            pool.submit(creator, url)
+            pool.submit(keep_creating, url, "durable", stop, acknowledged)
         deadline = time.monotonic() + 30
         while len(acknowledged) < 40 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -20,7 +20,16 @@ import pytest
 import websockets
 
 from server.embedded import EmbeddedServer, free_port
-from tests.wire import Peer, connect, create, flow_config, headers, session, text_of
+from tests.wire import (
+    Peer,
+    connect,
+    create,
+    flow_config,
+    headers,
+    keep_creating,
+    session,
+    text_of,
+)
 
 
 def _health(server: EmbeddedServer) -> dict:
@@ -102,23 +111,9 @@ def test_sigkill_during_creates_loses_no_acknowledged_version(
     acknowledged: list[int] = []
     stop = threading.Event()
 
-    def creator() -> None:
-        with httpx.Client(timeout=5) as client:
-            while not stop.is_set():
-                try:
-                    response = client.post(
-                        f"{server.base_url}/distiller/create",
-                        headers=headers(),
-                        json={"project": "durable", "config": flow_config("A")},
-                    )
-                except httpx.HTTPError:
-                    return  # the server is gone
-                if response.status_code == 201:
-                    acknowledged.append(response.json()["project_version"])
-
     with ThreadPoolExecutor(4) as pool:
         for _ in range(4):
-            pool.submit(creator)
+            pool.submit(keep_creating, server.base_url, "durable", stop, acknowledged)
         deadline = time.monotonic() + 20
         while len(acknowledged) < 40 and time.monotonic() < deadline:
             time.sleep(0.05)

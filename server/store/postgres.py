@@ -19,14 +19,14 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from server.store.records import (
+    HISTORY_COLUMNS,
     HistoryBatch,
-    HistoryEntry,
-    ProjectSummary,
     ProjectVersion,
     Store,
     StoreError,
     StoreUnavailable,
     future_schema_error,
+    history_rows,
     now_text,
 )
 
@@ -182,87 +182,26 @@ class PostgresStore(Store):
         version = await self._with_connection(run, f"save project '{project}'")
         return ProjectVersion(account, project, version, config, created_at)
 
-    async def get_version(
-        self, account: str, project: str, version: int | None
-    ) -> ProjectVersion | None:
-        query = (
-            "SELECT version, config_json, created_at FROM project_versions "
-            "WHERE account=$1 AND project=$2 "
-        )
-        params: list[Any] = [account, project]
-        if version is None:
-            query += "ORDER BY version DESC LIMIT 1"
-        else:
-            query += "AND version=$3"
-            params.append(version)
-        rows = await self._fetch(query, *params)
-        if not rows:
-            return None
-        row = rows[0]
-        return ProjectVersion(account, project, row[0], json.loads(row[1]), row[2])
-
-    async def list_projects(self, account: str) -> list[ProjectSummary]:
-        rows = await self._fetch(
-            "SELECT project, MAX(version), COUNT(*), MAX(created_at) FROM project_versions "
-            "WHERE account=$1 GROUP BY project ORDER BY project",
-            account,
-        )
-        return [ProjectSummary(r[0], r[1], r[2], r[3]) for r in rows]
-
-    async def list_versions(self, account: str, project: str) -> list[ProjectVersion]:
-        rows = await self._fetch(
-            "SELECT version, config_json, created_at FROM project_versions "
-            "WHERE account=$1 AND project=$2 ORDER BY version",
-            account,
-            project,
-        )
-        return [ProjectVersion(account, project, r[0], json.loads(r[1]), r[2]) for r in rows]
-
     # -- history -----------------------------------------------------------
 
     async def append_history_batch(self, batch: HistoryBatch) -> None:
-        now = now_text()
-        rows = [
-            (account, project, uuid, e.role, e.agent, e.text, e.cut, now)
-            for account, project, uuid, entries in batch
-            for e in entries
-        ]
+        rows = history_rows(batch)
 
         async def run(conn: asyncpg.Connection) -> None:
             async with conn.transaction():
                 await conn.copy_records_to_table(
                     "history",
                     records=rows,
-                    columns=[
-                        "account",
-                        "project",
-                        "uuid",
-                        "role",
-                        "agent",
-                        "text",
-                        "cut",
-                        "created_at",
-                    ],
+                    columns=list(HISTORY_COLUMNS),
                 )
 
         await self._with_connection(run, "save history")
 
-    async def recent_history(
-        self, account: str, project: str, uuid: str, limit: int = 20
-    ) -> list[HistoryEntry]:
-        rows = await self._fetch(
-            "SELECT role, agent, text, cut FROM history "
-            "WHERE account=$1 AND project=$2 AND uuid=$3 ORDER BY id DESC LIMIT $4",
-            account,
-            project,
-            uuid,
-            limit,
-        )
-        return [HistoryEntry(r[0], r[1], r[2], bool(r[3])) for r in reversed(rows)]
-
     # -- helpers -----------------------------------------------------------
 
-    async def _fetch(self, query: str, *params: Any) -> list[asyncpg.Record]:
+    async def _read(self, query: str, params: tuple[Any, ...]) -> list[asyncpg.Record]:
+        numbered = query.split("?")  # the shared queries use ?; PostgreSQL wants $1, $2, ...
+        query = numbered[0] + "".join(f"${i}{part}" for i, part in enumerate(numbered[1:], 1))
         return await self._with_connection(
             lambda conn: conn.fetch(query, *params), "read the store"
         )

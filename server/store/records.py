@@ -9,6 +9,8 @@ thread behind the same interface.
 from __future__ import annotations
 
 import abc
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -55,6 +57,19 @@ def now_text() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def history_rows(batch: HistoryBatch) -> list[tuple[Any, ...]]:
+    """The ``history`` table's rows (account .. created_at) for a batch of turns."""
+    now = now_text()
+    return [
+        (account, project, uuid, e.role, e.agent, e.text, e.cut, now)
+        for account, project, uuid, entries in batch
+        for e in entries
+    ]
+
+
+HISTORY_COLUMNS = ("account", "project", "uuid", "role", "agent", "text", "cut", "created_at")
+
+
 def future_schema_error(where: str, found: int, known: int) -> StoreError:
     """A store written by a newer server: refuse rather than misread or damage it."""
     return StoreError(
@@ -82,26 +97,59 @@ class Store(abc.ABC):
     ) -> ProjectVersion:
         """Store ``config`` as the next version of ``project``; all or nothing, gapless."""
 
-    @abc.abstractmethod
     async def get_version(
         self, account: str, project: str, version: int | None
     ) -> ProjectVersion | None:
         """A stored version, the latest when ``version`` is None; None if absent."""
+        query = (
+            "SELECT version, config_json, created_at FROM project_versions "
+            "WHERE account=? AND project=? "
+        )
+        params: tuple[Any, ...] = (account, project)
+        if version is None:
+            query += "ORDER BY version DESC LIMIT 1"
+        else:
+            query += "AND version=?"
+            params += (version,)
+        rows = await self._read(query, params)
+        if not rows:
+            return None
+        row = rows[0]
+        return ProjectVersion(account, project, row[0], json.loads(row[1]), row[2])
 
-    @abc.abstractmethod
-    async def list_projects(self, account: str) -> list[ProjectSummary]: ...
+    async def list_projects(self, account: str) -> list[ProjectSummary]:
+        rows = await self._read(
+            "SELECT project, MAX(version), COUNT(*), MAX(created_at) FROM project_versions "
+            "WHERE account=? GROUP BY project ORDER BY project",
+            (account,),
+        )
+        return [ProjectSummary(r[0], r[1], r[2], r[3]) for r in rows]
 
-    @abc.abstractmethod
-    async def list_versions(self, account: str, project: str) -> list[ProjectVersion]: ...
+    async def list_versions(self, account: str, project: str) -> list[ProjectVersion]:
+        rows = await self._read(
+            "SELECT version, config_json, created_at FROM project_versions "
+            "WHERE account=? AND project=? ORDER BY version",
+            (account, project),
+        )
+        return [ProjectVersion(account, project, r[0], json.loads(r[1]), r[2]) for r in rows]
 
     @abc.abstractmethod
     async def append_history_batch(self, batch: HistoryBatch) -> None:
         """Several users' turns in one transaction: one commit for many sessions."""
 
-    @abc.abstractmethod
     async def recent_history(
         self, account: str, project: str, uuid: str, limit: int = 20
-    ) -> list[HistoryEntry]: ...
+    ) -> list[HistoryEntry]:
+        rows = await self._read(
+            "SELECT role, agent, text, cut FROM history WHERE account=? AND project=? AND uuid=? "
+            "ORDER BY id DESC LIMIT ?",
+            (account, project, uuid, limit),
+        )
+        return [HistoryEntry(r[0], r[1], r[2], bool(r[3])) for r in reversed(rows)]
+
+    @abc.abstractmethod
+    async def _read(self, query: str, params: tuple[Any, ...]) -> Sequence[Sequence[Any]]:
+        """The rows of a read-only query written with ``?`` placeholders."""
 
     async def append_history(
         self, account: str, project: str, uuid: str, entries: list[HistoryEntry]

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from server.store.records import (
+    HISTORY_COLUMNS,
     HistoryBatch,
-    HistoryEntry,
-    ProjectSummary,
     ProjectVersion,
     Store,
     StoreError,
     future_schema_error,
+    history_rows,
     now_text,
 )
 
@@ -133,41 +133,6 @@ class SqliteStore(Store):
                 raise StoreError(f"could not save project '{project}': {self._why(exc)}") from exc
         return ProjectVersion(account, project, version, config, created_at)
 
-    async def get_version(
-        self, account: str, project: str, version: int | None
-    ) -> ProjectVersion | None:
-        query = (
-            "SELECT version, config_json, created_at FROM project_versions "
-            "WHERE account=? AND project=? "
-        )
-        params: tuple[Any, ...] = (account, project)
-        if version is None:
-            query += "ORDER BY version DESC LIMIT 1"
-        else:
-            query += "AND version=?"
-            params += (version,)
-        rows = await self._read(query, params)
-        if not rows:
-            return None
-        row = rows[0]
-        return ProjectVersion(account, project, row[0], json.loads(row[1]), row[2])
-
-    async def list_projects(self, account: str) -> list[ProjectSummary]:
-        rows = await self._read(
-            "SELECT project, MAX(version), COUNT(*), MAX(created_at) FROM project_versions "
-            "WHERE account=? GROUP BY project ORDER BY project",
-            (account,),
-        )
-        return [ProjectSummary(r[0], r[1], r[2], r[3]) for r in rows]
-
-    async def list_versions(self, account: str, project: str) -> list[ProjectVersion]:
-        rows = await self._read(
-            "SELECT version, config_json, created_at FROM project_versions "
-            "WHERE account=? AND project=? ORDER BY version",
-            (account, project),
-        )
-        return [ProjectVersion(account, project, r[0], json.loads(r[1]), r[2]) for r in rows]
-
     # -- history -----------------------------------------------------------
 
     async def append_history_batch(self, batch: HistoryBatch) -> None:
@@ -176,34 +141,19 @@ class SqliteStore(Store):
     def _append_history_batch(self, batch: HistoryBatch) -> None:
         if self.read_only:
             raise StoreError(f"the data dir {self.path.parent} is read-only")
-        now = now_text()
-        rows = [
-            (account, project, uuid, e.role, e.agent, e.text, int(e.cut), now)
-            for account, project, uuid, entries in batch
-            for e in entries
-        ]
+        rows = history_rows(batch)
         with self._lock:
             try:
                 self._db.execute("BEGIN")
                 self._db.executemany(
-                    "INSERT INTO history (account, project, uuid, role, agent, text, cut, "
-                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
                 raise StoreError(f"could not save history: {self._why(exc)}") from exc
-
-    async def recent_history(
-        self, account: str, project: str, uuid: str, limit: int = 20
-    ) -> list[HistoryEntry]:
-        rows = await self._read(
-            "SELECT role, agent, text, cut FROM history WHERE account=? AND project=? AND uuid=? "
-            "ORDER BY id DESC LIMIT ?",
-            (account, project, uuid, limit),
-        )
-        return [HistoryEntry(r[0], r[1], r[2], bool(r[3])) for r in reversed(rows)]
 
     # -- helpers -----------------------------------------------------------
 
