@@ -35,6 +35,7 @@ from bench.common import (
     headers,
     print_table,
     raise_fd_limit,
+    running_server,
     single_agent_config,
     summarize,
     write_results,
@@ -245,7 +246,17 @@ def main(argv: list[str] | None = None) -> None:
     }
     results["presence"] = {k: summarize(v) for k, v in presence.items()}
 
+    levels = [int(x) for x in args.sessions.split(",") if x]
     phases: list[dict[str, Any]] = []
+    with running_server(provider="echo", speech=False, wait_for=()) as single:
+        # Before: one process, SQLite, no load balancer, at the same levels.
+        create_project(single, "bench-load", single_agent_config(provider="echo", tts=False))
+        for n in levels:
+            urls = [ws_url(single, "bench-load") for _ in range(n)]
+            label = f"before: 1 process, SQLite, n={n}"
+            phases.append(
+                asyncio.run(Phase(label, urls, args.turns, args.connect_burst, "deflate").run(None))
+            )
     failovers: list[float] = []
     lost = 0
     with LocalCluster(args.replicas, replica_args=["--no-speech"]) as cluster:
@@ -260,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
             "bench-slow",  # type: ignore[arg-type]
             single_agent_config(provider="echo", tts=False, word_delay_ms=100),
         )
-        for n in [int(x) for x in args.sessions.split(",") if x]:
+        for n in levels:
             urls = [ws_url(front, "bench-load") for _ in range(n)]  # type: ignore[arg-type]
             label = f"HAProxy -> {args.replicas} replicas, n={n}"
             phases.append(
