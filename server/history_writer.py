@@ -11,6 +11,7 @@ bound) and written when it returns, so an outage loses no history.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from server.store import HistoryBatch, HistoryEntry, Store, StoreError, StoreUnavailable
@@ -18,6 +19,7 @@ from server.store import HistoryBatch, HistoryEntry, Store, StoreError, StoreUna
 log = logging.getLogger(__name__)
 
 RETRY_S = 1.0  # how often an unreachable database is tried again
+FLUSH_WAIT_S = 5.0  # how long a starting session waits for earlier turns to be stored
 MAX_KEPT_TURNS = 100_000  # turns kept in memory during an outage; older ones are dropped
 
 
@@ -44,13 +46,14 @@ class HistoryWriter:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="history-writer")
 
-    async def flush(self) -> None:
+    async def flush(self, timeout: float = FLUSH_WAIT_S) -> None:
         """Wait until every turn submitted so far is stored, or failed, or must wait for
-        an unreachable database (a new session does not wait for an outage to end)."""
-        target = self._submitted
-        while self._written < target and not self.unavailable:
-            self._progress.clear()
-            await self._progress.wait()
+        an unreachable database; at most ``timeout`` (a new session never hangs on it)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drain(stop_when_unavailable=True), timeout)
+
+    def _running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     async def close(self, timeout: float = 10.0) -> None:
         try:
@@ -60,9 +63,11 @@ class HistoryWriter:
         if self._task is not None:
             self._task.cancel()
 
-    async def _drain(self) -> None:
+    async def _drain(self, *, stop_when_unavailable: bool = False) -> None:
         target = self._submitted
-        while self._written < target:
+        while self._written < target and self._running():
+            if stop_when_unavailable and self.unavailable:
+                return
             self._progress.clear()
             await self._progress.wait()
 
@@ -80,6 +85,8 @@ class HistoryWriter:
                 continue
             except StoreError as exc:  # history is best effort; the answers were given
                 log.error("could not save %d turn(s) of history: %s", len(batch), exc)
+            except Exception:  # a driver failure must not stop every later write
+                log.exception("could not save %d turn(s) of history", len(batch))
             if self.unavailable:
                 log.warning("history writer: the database is back; saved %d turn(s)", len(batch))
             self.unavailable = False

@@ -98,8 +98,7 @@ async def realtime(websocket: WebSocket, account: str, project_ref: str, uuid: s
     finally:
         # The user may come back on another replica at once: their last turn is stored
         # before they are let go (bounded; the other replica waits this long anyway).
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(state.history_writer.flush(), RECONNECT_GRACE_S)
+        await state.history_writer.flush(RECONNECT_GRACE_S)
         await state.presence.release(key)
     if closing is not None:
         # The session is over and its memory freed; give the close frame (and its

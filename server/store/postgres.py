@@ -213,7 +213,7 @@ class PostgresStore(Store):
         if self._pool is None:
             raise StoreUnavailable(f"could not {what}: the store at {self.where} is not open")
         try:
-            async with self._pool.acquire() as conn:
+            async with self._pool.acquire(timeout=COMMAND_TIMEOUT_S) as conn:
                 return await work(conn)
         except StoreError:
             raise
@@ -224,3 +224,7 @@ class PostgresStore(Store):
             ) from exc
         except asyncpg.PostgresError as exc:
             raise StoreError(f"could not {what}: {exc}") from exc
+        except asyncpg.exceptions.InternalClientError as exc:  # e.g. a connection cut mid-COPY
+            raise StoreUnavailable(
+                f"could not {what}: the connection to {self.where} broke ({exc})"
+            ) from exc
