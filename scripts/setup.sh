@@ -6,12 +6,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2'; then
-  echo "setup: installing libportaudio2 (sound device access)"
+# Debian packages: PortAudio (sound devices), PostgreSQL and HAProxy (the multi-replica
+# store and load balancer, used by deploy/ and the cluster tests). Only what is missing.
+MISSING=()
+if ! ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2'; then MISSING+=(libportaudio2); fi
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then MISSING+=(postgresql); fi
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then MISSING+=(haproxy); fi
+if [ ${#MISSING[@]} -gt 0 ]; then
+  echo "setup: installing ${MISSING[*]}"
   SUDO=""
   if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libportaudio2 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${MISSING[@]}" >/dev/null
 fi
 
 PYTHON="${PYTHON:-python3}"

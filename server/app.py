@@ -13,11 +13,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from server import conversations_api, http_api, realtime
+from server.drain import Drain
 from server.history_writer import HistoryWriter
 from server.http_api import ApiError
 from server.llm import ProviderFactory
+from server.presence import DatabasePresence, LocalPresence
 from server.settings import Settings
-from server.store import Store
+from server.store import Store, StoreError, StoreUnavailable, make_store
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 2_000_000
@@ -28,16 +30,23 @@ def create_app(settings: Settings, *, speech: Any = None, models: Any = None) ->
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await app.state.store.open()
+        await app.state.presence.open()
         app.state.history_writer.start()
         yield
         await app.state.history_writer.close()
-        app.state.store.close()
+        await app.state.presence.close()
+        await app.state.store.close()
 
     app = FastAPI(title="Realtime Distiller (embedded)", lifespan=lifespan)
     app.state.settings = settings
-    app.state.store = Store(settings.data_dir)
-    app.state.history_writer = HistoryWriter(app.state.store)
-    app.state.live_sessions = {}
+    store: Store = make_store(settings.store_url, settings.data_dir)
+    app.state.store = store
+    app.state.history_writer = HistoryWriter(store)
+    url = getattr(store, "url", None)  # a database shared by replicas: presence lives there
+    app.state.presence = DatabasePresence(url, store.where) if url else LocalPresence()
+    app.state.live_sessions = app.state.presence.live
+    app.state.drain = Drain(settings.drain_timeout_s)
     app.state.speech = speech
     app.state.models = models
     embedded = speech.embedded_provider if speech is not None else None
@@ -58,6 +67,10 @@ def create_app(settings: Settings, *, speech: Any = None, models: Any = None) ->
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return exc.response()
+
+    @app.exception_handler(StoreError)
+    async def store_error(_: Request, exc: StoreError) -> JSONResponse:
+        return ApiError(503 if isinstance(exc, StoreUnavailable) else 500, str(exc)).response()
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

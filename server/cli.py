@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +20,16 @@ from server.settings import (
     keys_from_environment,
     parse_api_keys,
 )
+from server.store import StoreError, make_store, store_url_problem
+
+
+async def _check_store(settings: Settings) -> None:
+    """Open the store once before serving: a wrong URL or a newer schema stops the start."""
+    store = make_store(settings.store_url, settings.data_dir)
+    try:
+        await store.open()
+    finally:
+        await store.close()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="close sessions that answer no PING for this many seconds (0 = never)",
     )
     parser.add_argument(
+        "--store",
+        default=os.environ.get("DISTILLER_STORE_URL") or None,
+        metavar="URL",
+        help="sqlite:///DIR (default: the data dir) or postgresql://USER@HOST:PORT/DB for "
+        "several replicas; credentials from the URL or PG* variables. Also DISTILLER_STORE_URL",
+    )
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="on SIGTERM, seconds running answers get to finish before exit (default %(default)s)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     return parser
@@ -87,7 +112,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         executor_timeout_s=args.executor_timeout,
         idle_timeout_s=args.idle_timeout,
         pong_timeout_s=args.pong_timeout,
+        store_url=args.store,
+        drain_timeout_s=args.drain_timeout,
     )
+    problem = store_url_problem(args.store) if args.store else None
+    if problem:
+        raise SettingsError(problem)
     check_exposure(settings)
     return settings
 
@@ -100,10 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"distiller-server: {exc}", file=sys.stderr)
         return 2
+    try:
+        asyncio.run(_check_store(settings))
+    except StoreError as exc:
+        print(f"distiller-server: {exc}", file=sys.stderr)
+        return 2
 
     import uvicorn
 
     from server.app import create_app
+    from server.drain import DrainingServer
     from server.voice_setup import build_speech
 
     speech, models = build_speech(settings, enabled=not args.no_speech)
@@ -115,11 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"distiller-server on http://{settings.host}:{settings.port} "
-        f"data={settings.data_dir} auth={mode} provider={settings.default_provider}",
+        f"store={app.state.store.where} auth={mode} provider={settings.default_provider}",
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -129,4 +165,6 @@ def main(argv: list[str] | None = None) -> int:
         ws_ping_timeout=None,
         ws_per_message_deflate=False,  # audio is base64: compression costs CPU, saves little
     )
+    busy = app.state.presence.busy_sessions
+    DrainingServer(config, app.state.drain, busy).run()
     return 0

@@ -8,7 +8,6 @@ uuid, so the engine's history continues.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -44,7 +43,7 @@ def _page(request: Request) -> tuple[str, int, int]:
 
 async def _in_store(call: Any, *args: Any) -> Any:
     try:
-        return await asyncio.to_thread(call, *args)
+        return await call(*args)
     except StoreError as exc:
         raise ApiError(503, str(exc)) from None
 

@@ -14,7 +14,7 @@ from protocol.names import name_problem
 from server.auth import account_for
 from server.config_text import ConfigTextError, load_config_text
 from server.project import ConfigInvalid, validate_config
-from server.store import Store, StoreError
+from server.store import Store, StoreError, StoreUnavailable
 
 router = APIRouter()
 
@@ -126,7 +126,9 @@ async def create_project(request: Request) -> dict[str, Any]:
     config = await _config_object(body["config"])
     await _validated(config)
     try:
-        version = await asyncio.to_thread(_store(request).create_version, account, project, config)
+        version = await _store(request).create_version(account, project, config)
+    except StoreUnavailable as exc:
+        raise ApiError(503, f"project '{project}' was not created: {exc}") from None
     except StoreError as exc:
         raise ApiError(507, f"project '{project}' was not created: {exc}") from None
     return {
@@ -142,7 +144,7 @@ async def download_project(request: Request) -> dict[str, str]:
     body = await _json_body(request)
     project = _project_name(body.get("project"))
     version = _version_number(body.get("project_version"))
-    found = await asyncio.to_thread(_store(request).get_version, account, project, version)
+    found = await _store(request).get_version(account, project, version)
     if found is None:
         raise ApiError(404, _not_found(project, version))
     # The hosted service encodes the config twice; the SDK decodes it twice.
@@ -162,7 +164,7 @@ async def validate_project_config(request: Request) -> dict[str, Any]:
 @router.get("/distiller/projects")
 async def list_projects(request: Request) -> dict[str, Any]:
     account = _account(request)
-    projects = await asyncio.to_thread(_store(request).list_projects, account)
+    projects = await _store(request).list_projects(account)
     return {
         "projects": [
             {
@@ -180,7 +182,7 @@ async def list_projects(request: Request) -> dict[str, Any]:
 async def list_versions(request: Request, name: str) -> dict[str, Any]:
     account = _account(request)
     project = _project_name(name)
-    versions = await asyncio.to_thread(_store(request).list_versions, account, project)
+    versions = await _store(request).list_versions(account, project)
     if not versions:
         raise ApiError(404, _not_found(project, None))
     entries = await asyncio.to_thread(lambda: [_version_entry(v.config) for v in versions])
@@ -194,13 +196,15 @@ async def list_versions(request: Request, name: str) -> dict[str, Any]:
 
 
 @router.get("/healthz")
-async def health(request: Request) -> dict[str, Any]:
+async def health(request: Request) -> Any:
     """Liveness, model status, and load: live sessions, asyncio tasks and threads.
 
     The counts let operators (and the leak tests) see that closed sessions leave
     no work behind; they say nothing about any account.
     """
     models = request.app.state.models
+    if request.app.state.drain.draining:  # the load balancer stops sending users here
+        return JSONResponse({"status": "draining"}, status_code=503)
     return {
         "status": "ok",
         "models": models.status() if models is not None else {},

@@ -21,8 +21,10 @@ UTILITY_AGENT_CLASSES = LLM_AGENT_CLASSES + CLIENT_AGENT_CLASSES
 SUPER_AGENT_CLASSES = ("FlowSuperAgent",)
 LLM_PROVIDERS = llm_defaults.PROVIDERS
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
-ASR_ENGINES = ("whisper",)
-TTS_ENGINES = ("piper", "none")
+ASR_ENGINES = ("whisper", "openai")
+TTS_ENGINES = ("piper", "openai", "none")
+# engine "openai": an OpenAI-compatible /v1/audio endpoint; these defaults are OpenAI's names
+REMOTE_ASR_MODEL, REMOTE_TTS_MODEL, REMOTE_VOICE = "whisper-1", "tts-1", "alloy"
 
 MAX_CONFIG_BYTES = 1_000_000
 MAX_AGENTS = 200
@@ -87,6 +89,8 @@ class SpeechSpec:
     silence_ms: int = speech_defaults.SILENCE_MS
     barge_in: bool = False
     min_speech_ms: int = speech_defaults.MIN_SPEECH_MS
+    asr_endpoint: dict[str, Any] | None = None  # engine "openai": base_url, model, ...
+    tts_endpoint: dict[str, Any] | None = None
 
     @property
     def speaks(self) -> bool:
@@ -136,6 +140,23 @@ def _check_llm_config(check: Checker, value: Any, path: str) -> dict[str, Any]:
     return llm
 
 
+def _check_audio_endpoint(
+    check: Checker, section: dict[str, Any], path: str, default_model: str
+) -> dict[str, Any]:
+    """Where an ``openai`` speech engine sends audio: base_url, model, api_key_env, timeout_s."""
+    endpoint = {
+        key: check.text(section.get(key), f"{path}.{key}", required=False, default=default)
+        for key, default in (("base_url", "http://127.0.0.1:8000/v1"), ("api_key_env", ""))
+    }
+    endpoint["model"] = check.text(
+        section.get("model"), f"{path}.model", required=False, default=default_model
+    )
+    endpoint["timeout_s"] = check.number(
+        section.get("timeout_s"), f"{path}.timeout_s", 30, 0.1, 600, integer=False
+    )
+    return endpoint
+
+
 def _check_speech(check: Checker, value: Any) -> SpeechSpec:
     sc = check.mapping(value, "speech_config", required=False)
     if "sample_rate" in sc and sc["sample_rate"] not in SAMPLE_RATES:
@@ -156,13 +177,17 @@ def _check_speech(check: Checker, value: Any) -> SpeechSpec:
     defaults = SpeechSpec()
     rate = sc.get("sample_rate")
     at = "speech_config."
+    remote_asr, remote_tts = asr.get("engine") == "openai", tts.get("engine") == "openai"
     return SpeechSpec(
         sample_rate=rate if rate in SAMPLE_RATES else defaults.sample_rate,
         asr_engine=check.choice(
             asr.get("engine"), at + "asr.engine", defaults.asr_engine, ASR_ENGINES
         ),
         asr_model=check.text(
-            asr.get("model"), at + "asr.model", required=False, default=defaults.asr_model
+            asr.get("model"),
+            at + "asr.model",
+            required=False,
+            default=REMOTE_ASR_MODEL if remote_asr else defaults.asr_model,
         ),
         asr_language=check.text(
             asr.get("language"), at + "asr.language", required=False, default=defaults.asr_language
@@ -171,7 +196,10 @@ def _check_speech(check: Checker, value: Any) -> SpeechSpec:
             tts.get("engine"), at + "tts.engine", defaults.tts_engine, TTS_ENGINES
         ),
         tts_voice=check.text(
-            tts.get("voice"), at + "tts.voice", required=False, default=defaults.tts_voice
+            tts.get("voice"),
+            at + "tts.voice",
+            required=False,
+            default=REMOTE_VOICE if remote_tts else defaults.tts_voice,
         ),
         tts_speed=check.number(
             tts.get("speed"), at + "tts.speed", defaults.tts_speed, 0.25, 4.0, integer=False
@@ -185,6 +213,12 @@ def _check_speech(check: Checker, value: Any) -> SpeechSpec:
             integer=True,
         ),
         barge_in=barge_in,
+        asr_endpoint=_check_audio_endpoint(check, asr, "speech_config.asr", REMOTE_ASR_MODEL)
+        if remote_asr
+        else None,
+        tts_endpoint=_check_audio_endpoint(check, tts, "speech_config.tts", REMOTE_TTS_MODEL)
+        if remote_tts
+        else None,
         min_speech_ms=check.number(
             turns.get("min_speech_ms"),
             at + "turn_detection.min_speech_ms",

@@ -7,20 +7,23 @@ import contextlib
 import logging
 
 from fastapi import APIRouter, WebSocket
+from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from protocol import events
 from protocol.names import name_problem
 from server.auth import account_for
+from server.presence import RECONNECT_GRACE_S, Holder, PresenceUnavailable
 from server.project import ConfigInvalid, validate_config
 from server.session import RealtimeSession, SessionIdentity, SessionLimits
+from server.store import StoreError
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 ALREADY_CONNECTED = "User is already connected"
 CLOSE_FRAME_WAIT_S = 10.0
-RECONNECT_GRACE_S = 1.0  # how long a new connection waits for the user's old one to end
+TRY_AGAIN_LATER = 1013
 
 
 def _split_project(ref: str) -> tuple[str, int | None, str | None]:
@@ -46,6 +49,12 @@ async def _refuse(websocket: WebSocket, message: str, code: int = 1008) -> None:
 @router.websocket("/distiller/realtime/{account}/{project_ref}/{uuid}")
 async def realtime(websocket: WebSocket, account: str, project_ref: str, uuid: str) -> None:
     state = websocket.app.state
+    if state.drain.draining:
+        # An HTTP 503 at the handshake: the load balancer retries another replica.
+        await websocket.send_denial_response(
+            PlainTextResponse("this replica is draining", status_code=503)
+        )
+        return
     granted = account_for(state.settings, websocket.headers.get("authorization"))
     if granted is None or granted != account:
         # Refused at the handshake: no session, nothing learned about projects.
@@ -56,7 +65,11 @@ async def realtime(websocket: WebSocket, account: str, project_ref: str, uuid: s
     if problem:
         await _refuse(websocket, problem)
         return
-    stored = await asyncio.to_thread(state.store.get_version, account, name, version)
+    try:
+        stored = await state.store.get_version(account, name, version)
+    except StoreError as exc:
+        await _refuse(websocket, str(exc), code=TRY_AGAIN_LATER)
+        return
     if stored is None:
         what = f"project '{name}'" + (f" version {version}" if version is not None else "")
         await _refuse(websocket, f"{what} not found")
@@ -68,39 +81,30 @@ async def realtime(websocket: WebSocket, account: str, project_ref: str, uuid: s
         return
 
     key = (account, name, uuid)
-    if not await _previous_connection_gone(state.live_sessions, key):
+    try:
+        claimed = await state.presence.claim(key)
+    except PresenceUnavailable as exc:
+        await _refuse(websocket, f"cannot check who is connected: {exc}", code=TRY_AGAIN_LATER)
+        return
+    if not claimed:
         await websocket.accept()
         await websocket.close(code=1011, reason=ALREADY_CONNECTED)
         return
-    ended = asyncio.Event()
-    state.live_sessions[key] = ended
     closing: asyncio.Task[None] | None = None
     try:
         await websocket.accept()
         identity = SessionIdentity(account, name, stored.version, uuid)
         closing = await _run_session(websocket, identity, spec)
     finally:
-        state.live_sessions.pop(key, None)
-        ended.set()
+        # The user may come back on another replica at once: their last turn is stored
+        # before they are let go (bounded; the other replica waits this long anyway).
+        await state.history_writer.flush(RECONNECT_GRACE_S)
+        await state.presence.release(key)
     if closing is not None:
         # The session is over and its memory freed; give the close frame (and its
         # reason) a bounded chance to reach a client that is slow to read.
         with contextlib.suppress(TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(closing, CLOSE_FRAME_WAIT_S)
-
-
-async def _previous_connection_gone(live: dict, key: tuple[str, str, str]) -> bool:  # type: ignore[type-arg]
-    """True if no other connection of this user is live.
-
-    A client that reconnects right after leaving may arrive while its old
-    session is still being torn down; that one gets a moment to finish.
-    """
-    while key in live:
-        try:
-            await asyncio.wait_for(asyncio.shield(live[key].wait()), RECONNECT_GRACE_S)
-        except TimeoutError:
-            return False
-    return True
 
 
 async def _next_message(websocket: WebSocket, ended: asyncio.Event) -> dict | None:  # type: ignore[type-arg]
@@ -151,6 +155,14 @@ async def _run_session(  # type: ignore[no-untyped-def]
     )
     if voice is not None:
         voice.attach(session)
+    state.presence.attach(
+        (identity.account, identity.project, identity.uuid),
+        Holder(
+            tell=session.error,
+            end=lambda: session.close(1011, ALREADY_CONNECTED),
+            busy=lambda: session.response is not None,
+        ),
+    )
     try:
         await session.start()
         for problem in problems:

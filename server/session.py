@@ -27,7 +27,7 @@ from server.orchestrator import plan_for, route
 from server.project import ProjectSpec
 from server.query import Query
 from server.response import Response, SpeechOut
-from server.store import HistoryEntry, Store
+from server.store import HistoryEntry, Store, StoreError
 from server.tasks import cancel_and_wait
 from server.voice_input import VoiceInput
 
@@ -157,13 +157,17 @@ class RealtimeSession:
 
     async def start(self) -> None:
         await self.history_writer.flush()  # a reconnecting user sees their last turn
-        turns = await asyncio.to_thread(
-            self.store.recent_history,
-            self.identity.account,
-            self.identity.project,
-            self.identity.uuid,
-            self.limits.history_turns,
-        )
+        try:
+            turns = await self.store.recent_history(
+                self.identity.account,
+                self.identity.project,
+                self.identity.uuid,
+                self.limits.history_turns,
+            )
+        except StoreError as exc:  # the conversation can go on; the user is told below
+            turns, history_problem = [], f"earlier turns could not be loaded: {exc}"
+        else:
+            history_problem = ""
         self.history.extend(
             HistoryTurn(role=t.role, text=t.text, agent=t.agent, cut=t.cut)  # type: ignore[arg-type]
             for t in turns
@@ -187,6 +191,8 @@ class RealtimeSession:
                 vad_enabled=self.spec.speech.barge_in and self.voice is not None,
             )
         )
+        if history_problem:
+            await self.error(history_problem)
 
     async def shutdown(self) -> None:
         """Stop all work of this session (the client left or the server stops)."""

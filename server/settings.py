@@ -41,6 +41,8 @@ class Settings:
     executor_timeout_s: float = 30.0
     idle_timeout_s: float = 0.0
     pong_timeout_s: float = 300.0
+    store_url: str | None = None  # None: SQLite in data_dir; else sqlite:///... or postgresql://
+    drain_timeout_s: float = 30.0  # on SIGTERM: how long running responses may take to finish
 
     @property
     def open_mode(self) -> bool:

@@ -69,7 +69,7 @@ class SpeechServices:
         out = None
         if speech.speaks:
             try:
-                tts = await asyncio.to_thread(self.registry.tts, speech.tts_voice, speech.tts_speed)
+                tts = await self._voice(speech)
                 out = SpeechOut(
                     tts=tts, new_segmenter=SpeechSegmenter, sample_rate=speech.sample_rate
                 )
@@ -78,13 +78,44 @@ class SpeechServices:
         listener = None
         try:
             vad, asr = await asyncio.gather(
-                asyncio.to_thread(self.registry.vad),
-                asyncio.to_thread(self.registry.asr, speech.asr_model, speech.asr_language),
+                asyncio.to_thread(self.registry.vad), self._recognizer(speech)
             )
             listener = VoiceInput(speech, vad, asr)
+            if speech.asr_endpoint is not None:
+                asr.report = _reporter(asyncio.get_running_loop(), listener)
         except ModelLoadError as exc:
             problems.append(f"speech input is off for this session: {exc}")
         return out, listener, problems
+
+    async def _voice(self, speech: Any) -> Any:
+        """Piper in this process, or an OpenAI-compatible speech endpoint (``engine: openai``)."""
+        if speech.tts_endpoint is not None:
+            from server.speech.openai_audio import Endpoint, RemoteVoice
+
+            return RemoteVoice(Endpoint(**speech.tts_endpoint), speech.tts_voice, speech.tts_speed)
+        return await asyncio.to_thread(self.registry.tts, speech.tts_voice, speech.tts_speed)
+
+    async def _recognizer(self, speech: Any) -> Any:
+        """Whisper in this process, or an OpenAI-compatible transcription endpoint."""
+        if speech.asr_endpoint is not None:
+            from server.speech.openai_audio import Endpoint, RemoteRecognizer
+
+            return RemoteRecognizer(Endpoint(**speech.asr_endpoint), speech.asr_language)
+        return await asyncio.to_thread(self.registry.asr, speech.asr_model, speech.asr_language)
+
+
+def _reporter(loop: asyncio.AbstractEventLoop, listener: Any) -> Any:
+    """A callback, safe from worker threads, that tells the listener's session a problem."""
+
+    sending: set[asyncio.Future[None]] = set()
+
+    def tell(message: str) -> None:
+        if listener.session is not None:
+            future = asyncio.ensure_future(listener.session.error(message))
+            sending.add(future)
+            future.add_done_callback(sending.discard)
+
+    return lambda message: loop.call_soon_threadsafe(tell, message)
 
 
 def build_speech(settings: Settings, *, enabled: bool) -> tuple[SpeechServices | None, Any]:

@@ -1,8 +1,9 @@
-"""Shared fixtures (real servers on free loopback ports) and the one polling helper."""
+"""Shared fixtures: real servers on free loopback ports."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.engine import EngineProcess
+from deploy.postgres import TempPostgres
 from protocol import AsyncDistillerClient
 
 POLL_S = 0.02
@@ -56,6 +58,32 @@ def wait_until_sync(
 def _timed_out(timeout: float, message: Message) -> str:
     awaited = message() if callable(message) else message
     return f"timed out after {timeout:g} s waiting for {awaited}"
+
+
+STORES = ["sqlite", "postgresql"]
+_database_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[TempPostgres]:
+    """One real PostgreSQL for the whole run (Debian's initdb/pg_ctl, a free loopback port)."""
+    server = TempPostgres().start()
+    yield server
+    server.destroy()
+
+
+def new_store_args(kind: str, request: pytest.FixtureRequest) -> list[str]:
+    """Server flags for a fresh, empty store of ``kind``: SQLite is the data dir's default."""
+    if kind == "sqlite":
+        return []
+    pg: TempPostgres = request.getfixturevalue("postgres")
+    return ["--store", pg.create_database(f"test_{next(_database_numbers)}")]
+
+
+@pytest.fixture(params=STORES)
+def store_args(request: pytest.FixtureRequest) -> list[str]:
+    """Each test using this runs once per store backend, on a fresh store."""
+    return new_store_args(request.param, request)
 
 
 @pytest.fixture(scope="module")

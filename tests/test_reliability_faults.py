@@ -20,7 +20,16 @@ import websockets
 
 from app.engine import EngineProcess, free_port
 from tests.conftest import wait_until, wait_until_sync
-from tests.wire import Peer, connect, create, flow_config, headers, session, text_of
+from tests.wire import (
+    Peer,
+    connect,
+    create,
+    flow_config,
+    headers,
+    keep_creating,
+    session,
+    text_of,
+)
 
 
 def _health(server: EngineProcess) -> dict:
@@ -81,6 +90,8 @@ async def test_a_thousand_mid_response_disconnects_leave_nothing_behind(tmp_path
         assert warmup + sum(counts) == 1000
 
         health = _settled(server, baseline["tasks"])
+        assert health["sessions"] == 0
+        assert health["tasks"] <= baseline["tasks"], health
         # Threads come only from asyncio's default worker pool, which has a fixed bound.
         pool_bound = min(32, (os.cpu_count() or 1) + 4)
         assert health["threads"] <= max(threads_after_warmup, pool_bound + 1) + 1, health
@@ -95,30 +106,19 @@ async def test_a_thousand_mid_response_disconnects_leave_nothing_behind(tmp_path
 # -- the server killed during creates ---------------------------------------------------------
 
 
-def test_sigkill_during_creates_loses_no_acknowledged_version(tmp_path: Path) -> None:
+def test_sigkill_during_creates_loses_no_acknowledged_version(
+    tmp_path: Path, store_args: list[str]
+) -> None:
     data = tmp_path / "data"
-    server = EngineProcess(data, provider="echo", extra_args=["--no-speech"])
+    args = ["--no-speech", *store_args]
+    server = EngineProcess(data, provider="echo", extra_args=args)
     server.start()
     acknowledged: list[int] = []
     stop = threading.Event()
 
-    def creator() -> None:
-        with httpx.Client(timeout=5) as client:
-            while not stop.is_set():
-                try:
-                    response = client.post(
-                        f"{server.base_url}/distiller/create",
-                        headers=headers(),
-                        json={"project": "durable", "config": flow_config("A")},
-                    )
-                except httpx.HTTPError:
-                    return  # the server is gone
-                if response.status_code == 201:
-                    acknowledged.append(response.json()["project_version"])
-
     with ThreadPoolExecutor(4) as pool:
         for _ in range(4):
-            pool.submit(creator)
+            pool.submit(keep_creating, server.base_url, "durable", stop, acknowledged)
         try:
             wait_until_sync(
                 lambda: len(acknowledged) >= 40,
@@ -130,7 +130,7 @@ def test_sigkill_during_creates_loses_no_acknowledged_version(tmp_path: Path) ->
             server.stop(kill=True)  # SIGKILL, in the middle of the creates
             stop.set()
 
-    restarted = EngineProcess(data, provider="echo", extra_args=["--no-speech"])
+    restarted = EngineProcess(data, provider="echo", extra_args=args)
     with restarted:
         listing = httpx.get(
             f"{restarted.base_url}/distiller/projects/durable", headers=headers()
@@ -272,9 +272,9 @@ async def test_a_client_that_never_reads_is_closed_with_a_reason_and_memory_is_b
             try:
                 # Wait for the server to give up on us, then read what it sent.
                 await wait_until(
-                    lambda: _health(server)["sessions"] == 0,
+                    lambda: not _health(server)["sessions"],
                     30,
-                    "the server to close the session of a client that does not read",
+                    "the server to close the session",
                     interval=0.2,
                 )
                 peak_growth = _rss_mb(server) - rss_before

@@ -10,18 +10,22 @@ import pytest
 from app.engine import EngineProcess
 from protocol import AsyncDistillerClient
 from protocol.client.errors import NotFoundError
-from tests.conftest import wait_until
+from tests.conftest import STORES, new_store_args, wait_until
 from tests.wire import create, flow_config, headers
 
 ACME, GLOBEX = "acme-secret", "globex-secret"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
+@pytest.fixture(scope="module", params=STORES)
+def server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[EngineProcess]:
+    """One engine per store backend: every conversation feature runs on both."""
+    keys = ["--api-key", f"acme:{ACME}", "--api-key", f"globex:{GLOBEX}"]
     engine = EngineProcess(
         tmp_path_factory.mktemp("conversations"),
         provider="echo",
-        extra_args=["--no-speech", "--api-key", f"acme:{ACME}", "--api-key", f"globex:{GLOBEX}"],
+        extra_args=["--no-speech", *keys, *new_store_args(request.param, request)],
     )
     engine.start()
     assert create(engine, "helpdesk", flow_config("Helper"), key=ACME).status_code == 201

@@ -1,8 +1,12 @@
-"""Projects over HTTP: versions, download, listing, errors — against a real server."""
+"""Projects over HTTP: versions, download, listing, errors — against a real server.
+
+Every test here runs twice: on the default SQLite store and on PostgreSQL.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -10,7 +14,23 @@ import httpx
 import pytest
 
 from app.engine import EngineProcess
+from tests.conftest import STORES, new_store_args
 from tests.wire import create, flow_config, headers
+
+
+@pytest.fixture(scope="module", params=STORES)
+def echo_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EngineProcess]:
+    """The echo server of conftest, once per store backend."""
+    server = EngineProcess(
+        tmp_path_factory.mktemp("projects-data"),
+        provider="echo",
+        extra_args=["--no-speech", *new_store_args(request.param, request)],
+    )
+    server.start()
+    yield server
+    server.stop()
 
 
 def download(server: EngineProcess, project: str, version: object = None) -> httpx.Response:
@@ -127,10 +147,11 @@ def test_config_validate_accepts_objects_and_yaml_text(echo_server: EngineProces
     assert "speech_config.sample_rate" in bad.json()["error"]["message"]
 
 
-def test_projects_survive_a_restart(tmp_path: Path) -> None:
-    with EngineProcess(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
+def test_projects_survive_a_restart(tmp_path: Path, store_args: list[str]) -> None:
+    args = ["--no-speech", *store_args]
+    with EngineProcess(tmp_path, provider="echo", extra_args=args) as server:
         create(server, "durable", flow_config("A"))
         create(server, "durable", flow_config("A", "B"))
-    with EngineProcess(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
+    with EngineProcess(tmp_path, provider="echo", extra_args=args) as server:
         assert decoded(download(server, "durable", "0")) == flow_config("A")
         assert create(server, "durable", flow_config("B")).json()["project_version"] == 2

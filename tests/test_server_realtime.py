@@ -227,8 +227,11 @@ async def _converse(server: EngineProcess, uuid: str, text: str) -> dict:
     return created
 
 
-async def test_history_continues_across_reconnect_and_restart(tmp_path: Path) -> None:
-    with EngineProcess(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
+async def test_history_continues_across_reconnect_and_restart(
+    tmp_path: Path, store_args: list[str]
+) -> None:
+    args = ["--no-speech", *store_args]
+    with EngineProcess(tmp_path, provider="echo", extra_args=args) as server:
         create(server, "memory", flow_config("A", "B"))
         first = await _converse(server, "returning", "hello")
         again = await _converse(server, "returning", "hello again")
@@ -236,6 +239,6 @@ async def test_history_continues_across_reconnect_and_restart(tmp_path: Path) ->
     assert first["session"]["history_turns"] == 0
     assert again["session"]["history_turns"] == 3  # user + two agents
     assert stranger["session"]["history_turns"] == 0
-    with EngineProcess(tmp_path, provider="echo", extra_args=["--no-speech"]) as server:
+    with EngineProcess(tmp_path, provider="echo", extra_args=args) as server:
         after_restart = await _converse(server, "returning", "back")
     assert after_restart["session"]["history_turns"] == 6

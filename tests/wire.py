@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import threading
 from typing import Any
 
 import httpx
@@ -27,6 +28,28 @@ def create(
         headers=headers(key),
         json={"project": project, "config": config, "sdk_version": "test"},
     )
+
+
+def keep_creating(
+    base_url: str, project: str, stop: threading.Event, acknowledged: list[int]
+) -> None:
+    """Create versions of ``project`` until ``stop`` is set, noting each acknowledged one.
+
+    A create whose server died under it is not acknowledged; creating goes on (through a
+    load balancer the next one lands on a live replica).
+    """
+    with httpx.Client(timeout=5) as client:
+        while not stop.is_set():
+            try:
+                response = client.post(
+                    f"{base_url}/distiller/create",
+                    headers=headers(),
+                    json={"project": project, "config": flow_config("A")},
+                )
+            except httpx.HTTPError:
+                continue
+            if response.status_code == 201:
+                acknowledged.append(response.json()["project_version"])
 
 
 def flow_config(
