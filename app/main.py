@@ -61,7 +61,9 @@ class DistillerApp(App[None]):
         self.engine = EngineLink(self.options, self.data_dir, api_key)
         self.projects: ProjectService | None = None
         self.engine_problem: str | None = None
+        # Kept as attributes: workers' late messages may arrive while the app unmounts.
         self.talk = TalkPane(uuid=self.uuid, data_dir=self.data_dir, id="main")
+        self.status = StatusBar(id="status")
         if self.settings.keymap:
             self.set_keymap(self.settings.keymap)
 
@@ -72,12 +74,11 @@ class DistillerApp(App[None]):
                 yield ProjectBrowser(id="browser")
                 yield ModelStatus(id="model-status")
             yield self.talk
-        yield StatusBar(id="status")
+        yield self.status
         yield Footer()
 
     browser = property(lambda self: self.query_one(ProjectBrowser))
     conversation = property(lambda self: self.query_one(ConversationView))
-    status = property(lambda self: self.query_one(StatusBar))
     input_bar = property(lambda self: self.query_one(InputBar))
 
     def on_mount(self) -> None:

@@ -31,26 +31,40 @@ class StatusBar(Horizontal):
     audio_detail = ""
     """Why audio is off (or which device is used): shown on demand, not in the bar."""
 
+    FIELDS = (  # most useful first: a narrow terminal cuts from the right
+        ("connection", "● offline"),
+        ("activity", ""),
+        ("latency", "latency —"),
+        ("target", "no project"),
+        ("audio", "audio —"),
+        ("uuid", "uuid —"),
+        ("rate", "— Hz"),
+    )
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        # Held here, not queried: a late worker message may update the bar while it unmounts.
+        self._fields = {
+            name: Static(text, id=f"status-{name}", markup=False) for name, text in self.FIELDS
+        }
+        self._fields["connection"].add_class("-offline")
+
     def compose(self) -> ComposeResult:
-        # Most useful first: a narrow terminal cuts from the right.
-        yield Static("● offline", id="status-connection", classes="-offline", markup=False)
-        yield Static("", id="status-activity", markup=False)
-        yield Static("latency —", id="status-latency", markup=False)
-        yield Static("no project", id="status-target", markup=False)
-        yield Static("audio —", id="status-audio", markup=False)
-        yield Static("uuid —", id="status-uuid", markup=False)
-        yield Static("— Hz", id="status-rate", markup=False)
+        yield from self._fields.values()
+
+    def _field(self, name: str) -> Static:
+        return self._fields[name]
 
     def _set(self, field: str, text: str) -> None:
-        self.query_one(f"#status-{field}", Static).update(text)
+        self._field(field).update(text)
 
     def field_text(self, field: str) -> str:
         """The text a field shows now (for tests and the export header)."""
-        return str(self.query_one(f"#status-{field}", Static).render())
+        return str(self._field(field).render())
 
     def set_connection(self, state: str, detail: str = "") -> None:
         """The state in the bar; a long detail is cut there and whole in the tooltip."""
-        widget = self.query_one("#status-connection", Static)
+        widget = self._field("connection")
         for name in CONNECTION_STATES:
             widget.set_class(name == state, f"-{name}")
         widget.update(f"● {state}" + (f": {detail}" if detail else ""))
@@ -70,7 +84,7 @@ class StatusBar(Horizontal):
 
     def set_audio(self, device: str | None, *, text_only_reason: str | None = None) -> None:
         """Short in the bar ("text only"); the reason on hover, click or the palette."""
-        widget = self.query_one("#status-audio", Static)
+        widget = self._field("audio")
         widget.set_class(text_only_reason is not None, "-text-only")
         if text_only_reason is not None:
             widget.update("text only (?)")
@@ -86,7 +100,7 @@ class StatusBar(Horizontal):
 
     def set_activity(self, activity: str) -> None:
         """What the conversation is doing: listening, thinking, answering, or nothing."""
-        widget = self.query_one("#status-activity", Static)
+        widget = self._field("activity")
         widget.update(ACTIVITY_TEXT.get(activity, activity))
         widget.display = bool(activity)
         for name in ACTIVITY_TEXT:
