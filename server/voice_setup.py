@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from server.llm.base import LLMProvider, LLMSettings
@@ -71,7 +72,9 @@ class SpeechServices:
             try:
                 tts = await asyncio.to_thread(self.registry.tts, speech.tts_voice, speech.tts_speed)
                 out = SpeechOut(
-                    tts=tts, new_segmenter=SpeechSegmenter, sample_rate=speech.sample_rate
+                    tts=tts,
+                    new_segmenter=partial(SpeechSegmenter, first_clause=True),
+                    sample_rate=speech.sample_rate,
                 )
             except ModelLoadError as exc:
                 problems.append(f"speech output is off for this session: {exc}")
