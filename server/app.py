@@ -40,6 +40,7 @@ def create_app(settings: Settings, *, speech: Any = None, models: Any = None) ->
     app.state.live_sessions = {}
     app.state.speech = speech
     app.state.models = models
+    app.state.admission = speech.admission if speech is not None else None
     embedded = speech.embedded_provider if speech is not None else None
     app.state.providers = ProviderFactory(embedded)
     app.include_router(http_api.router)

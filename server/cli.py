@@ -68,6 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="close sessions that answer no PING for this many seconds (0 = never)",
     )
     parser.add_argument(
+        "--max-speech-sessions",
+        type=int,
+        default=None,
+        help="refuse new sessions with spoken answers beyond this many "
+        "(default: derived from Piper's speed measured at start)",
+    )
+    parser.add_argument(
+        "--max-speech-backlog",
+        type=float,
+        default=1.0,
+        help="refuse new spoken turns while speech synthesis is this many seconds behind",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     return parser
@@ -86,6 +99,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         executor_timeout_s=args.executor_timeout,
         idle_timeout_s=args.idle_timeout,
         pong_timeout_s=args.pong_timeout,
+        max_speech_sessions=args.max_speech_sessions,
+        max_speech_backlog_s=args.max_speech_backlog,
     )
     check_exposure(settings)
     return settings

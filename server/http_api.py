@@ -205,12 +205,14 @@ async def health(request: Request) -> dict[str, Any]:
     no work behind; they say nothing about any account.
     """
     models = request.app.state.models
+    admission = request.app.state.admission
     return {
         "status": "ok",
         "models": models.status() if models is not None else {},
         "sessions": len(request.app.state.live_sessions),
         "tasks": len(asyncio.all_tasks()),
         "threads": threading.active_count(),
+        "capacity": admission.status() if admission is not None else None,
     }
 
 

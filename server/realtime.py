@@ -20,6 +20,7 @@ router = APIRouter()
 
 ALREADY_CONNECTED = "User is already connected"
 CLOSE_FRAME_WAIT_S = 10.0
+TRY_AGAIN_LATER = 1013  # RFC 6455: the server is overloaded
 RECONNECT_GRACE_S = 1.0  # how long a new connection waits for the user's old one to end
 
 
@@ -72,6 +73,11 @@ async def realtime(websocket: WebSocket, account: str, project_ref: str, uuid: s
         await websocket.accept()
         await websocket.close(code=1011, reason=ALREADY_CONNECTED)
         return
+    admission = state.admission if state.speech is not None and spec.speech.speaks else None
+    refusal = admission.enter_session() if admission is not None else None
+    if refusal:
+        await _refuse(websocket, refusal, code=TRY_AGAIN_LATER)
+        return
     ended = asyncio.Event()
     state.live_sessions[key] = ended
     closing: asyncio.Task[None] | None = None
@@ -82,6 +88,8 @@ async def realtime(websocket: WebSocket, account: str, project_ref: str, uuid: s
     finally:
         state.live_sessions.pop(key, None)
         ended.set()
+        if admission is not None:
+            admission.leave_session()
     if closing is not None:
         # The session is over and its memory freed; give the close frame (and its
         # reason) a bounded chance to reach a client that is slow to read.
@@ -148,6 +156,7 @@ async def _run_session(  # type: ignore[no-untyped-def]
         close=close,
         speech=speech,
         voice_input=voice,
+        turn_gate=state.admission.turn_problem if speech is not None else None,
     )
     if voice is not None:
         voice.attach(session)

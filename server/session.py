@@ -134,7 +134,9 @@ class RealtimeSession:
         close: Callable[[int, str], Awaitable[None]],
         speech: SpeechOut | None = None,
         voice_input: Any = None,
+        turn_gate: Callable[[], str | None] | None = None,
     ) -> None:
+        """``turn_gate``: why a new spoken answer may not start now (None: it may)."""
         self.identity = identity
         self.spec = spec
         self.store = store
@@ -144,6 +146,7 @@ class RealtimeSession:
         self._close = close
         self._speech = speech
         self.voice = voice_input
+        self._turn_gate = turn_gate
         self.outbox = Outbox(limits.max_outbox_bytes)
         self.executors = ExecutorBroker(lambda event: self.send(event))
         self.history: list[HistoryTurn] = []
@@ -348,6 +351,10 @@ class RealtimeSession:
                 f"too many queued queries ({self.limits.max_queued_queries}); "
                 "wait for the current answers"
             )
+            return
+        refusal = self._turn_gate() if self._turn_gate is not None else None
+        if refusal:
+            await self.error(refusal)  # back-pressure: this turn is dropped, the session lives
             return
         self._queries.put_nowait(query)
 

@@ -39,6 +39,8 @@ class Settings:
     executor_timeout_s: float = 30.0
     idle_timeout_s: float = 0.0
     pong_timeout_s: float = 300.0
+    max_speech_sessions: int | None = None  # None: derived from Piper's measured speed
+    max_speech_backlog_s: float = 1.0  # refuse new turns while synthesis is this far behind
 
     @property
     def open_mode(self) -> bool:

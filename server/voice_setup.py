@@ -13,6 +13,7 @@ import threading
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from server.admission import Admission
 from server.llm.base import LLMProvider, LLMSettings
 from server.project import ProjectSpec
 from server.response import SpeechOut
@@ -33,6 +34,7 @@ class SpeechServices:
         self.registry = ModelRegistry(settings.data_dir / "models")
         self.speech_enabled = speech_enabled
         self.settings = settings
+        self.admission = Admission(settings.max_speech_sessions, settings.max_speech_backlog_s)
 
     def preload_in_background(self) -> None:
         """Load models at start without delaying the server: /healthz shows progress."""
@@ -44,11 +46,21 @@ class SpeechServices:
 
         def load() -> None:
             self.registry.preload(names)
+            self._calibrate()
             for name, state in self.registry.status().items():
                 if state.startswith("error"):
                     log.error("model %s could not load: %s", name, state)
 
         threading.Thread(target=load, name="model-preload", daemon=True).start()
+
+    def _calibrate(self) -> None:
+        """Measure Piper once loaded: the speech session limit is derived from it."""
+        if self.admission.measured or self.registry.status().get("tts") != "ready":
+            return
+        try:
+            self.admission.calibrate(self.registry.tts())
+        except Exception as exc:  # the assumed speed stays in use; /healthz says so
+            log.warning("could not measure Piper's speed: %s", exc)
 
     def embedded_provider(self, settings: LLMSettings) -> LLMProvider:
         from server.llm.embedded import EmbeddedProvider
@@ -71,6 +83,8 @@ class SpeechServices:
         if speech.speaks:
             try:
                 tts = await asyncio.to_thread(self.registry.tts, speech.tts_voice, speech.tts_speed)
+                if not self.admission.measured:  # lazy models: measure on first use
+                    await asyncio.to_thread(self._calibrate)
                 out = SpeechOut(
                     tts=tts,
                     new_segmenter=partial(SpeechSegmenter, first_clause=True),
