@@ -18,6 +18,7 @@ import re
 _SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s)|\n""")
 _CLAUSE_END = re.compile(r"""[,;:]["'”’)\]]*(?=\s)|\s[—–-]{1,2}(?=\s)""")
 _ENDS_LIKE_SENTENCE = re.compile(r"""[.!?…]+["'”’)\]]*\s*$""")
+FIRST_CLAUSE_MIN_CHARS = 4  # "Sure," or "Yes," may be spoken alone; "No," or "So," not
 _ABBREVIATIONS = frozenset(
     {"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "approx"}
     | {"no", "fig", "inc", "ltd", "co", "mt"}
@@ -40,7 +41,8 @@ class SpeechSegmenter:
         """``min_chars``: shortest clause cut off a long sentence; ``max_chars``: longest piece
         that is not cut (sentences longer than this are cut by clause, then by word);
         ``first_clause``: the very first piece ends at the first clause boundary (at least
-        ``min_chars`` long), so an answer's first audio is short and quick to synthesise."""
+        ``FIRST_CLAUSE_MIN_CHARS`` long: "Sure," will do), so an answer's first audio is
+        short and quick to synthesise."""
         if max_wait_s <= 0:
             raise ValueError(f"max_wait_s must be positive, got {max_wait_s!r}")
         if min_chars < 1:
@@ -109,7 +111,7 @@ class SpeechSegmenter:
             sentence_end = _sentence_ends(self._buffer)
             if sentence_end and sentence_end[0] < match.end():
                 return []  # a whole sentence came first: it is the first piece
-            if len(self._buffer[: match.end()].strip()) >= self.min_chars:
+            if len(self._buffer[: match.end()].strip()) >= FIRST_CLAUSE_MIN_CHARS:
                 piece, self._buffer = self._buffer[: match.end()], self._buffer[match.end() :]
                 return [piece]
         return []
@@ -123,9 +125,9 @@ class SpeechSegmenter:
         return speakable
 
     def _split_first_clause(self, piece: str) -> list[str]:
-        """A first sentence cut after its first clause of at least ``min_chars``."""
+        """A first sentence cut after its first clause."""
         for match in _CLAUSE_END.finditer(piece):
-            if len(piece[: match.end()].strip()) >= self.min_chars:
+            if len(piece[: match.end()].strip()) >= FIRST_CLAUSE_MIN_CHARS:
                 return _speakable([piece[: match.end()], piece[match.end() :]])
         return [piece]
 
