@@ -89,7 +89,11 @@ class Playback:
 
 
 async def speaking_session(
-    url: str, stats: LevelStats, rng: random.Random, questions: int, think_s: float,
+    url: str,
+    stats: LevelStats,
+    rng: random.Random,
+    questions: int,
+    think_s: float,
     start: asyncio.Event | None = None,
 ) -> None:
     """One user: connect, ask, listen to the whole answer, think, ask again; then leave."""
@@ -154,14 +158,19 @@ async def poisson_level(
     started = time.monotonic()
     while time.monotonic() - started < args.duration:
         await asyncio.sleep(rng.expovariate(rate))
-        sessions.append(asyncio.create_task(speaking_session(
-            url_for(), stats, random.Random(rng.random()), args.questions, args.think
-        )))
+        sessions.append(
+            asyncio.create_task(
+                speaking_session(
+                    url_for(), stats, random.Random(rng.random()), args.questions, args.think
+                )
+            )
+        )
     arrivals_s = time.monotonic() - started
     if sessions:
         await asyncio.wait(sessions, timeout=TURN_TIMEOUT_S * args.questions)
-    return _result(stats, len(sessions), time.monotonic() - started, watcher, tasks,
-                   sessions, arrivals_s)
+    return _result(
+        stats, len(sessions), time.monotonic() - started, watcher, tasks, sessions, arrivals_s
+    )
 
 
 async def burst_level(url_for: Any, n: int, pid: int | None) -> dict[str, Any]:
@@ -186,8 +195,13 @@ async def burst_level(url_for: Any, n: int, pid: int | None) -> dict[str, Any]:
 
 
 def _result(
-    stats: LevelStats, sessions: int, wall: float, watcher: ResourceWatcher,
-    tasks: list[asyncio.Task[None]], session_tasks: list[asyncio.Task[None]], arrivals_s: float,
+    stats: LevelStats,
+    sessions: int,
+    wall: float,
+    watcher: ResourceWatcher,
+    tasks: list[asyncio.Task[None]],
+    session_tasks: list[asyncio.Task[None]],
+    arrivals_s: float,
 ) -> dict[str, Any]:
     for task in tasks + session_tasks:
         task.cancel()
@@ -215,8 +229,11 @@ def _result(
 def passes(row: dict[str, Any]) -> bool:
     fta = row["first_audio"]["p99"]
     return (
-        row["turns"] > 0 and fta <= FTA_TARGET_S and row["gaps"] == 0
-        and row["refused"] == 0 and row["failures"] == 0
+        row["turns"] > 0
+        and fta <= FTA_TARGET_S
+        and row["gaps"] == 0
+        and row["refused"] == 0
+        and row["failures"] == 0
     )
 
 
@@ -245,11 +262,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--think", type=float, default=5.0, help="mean think time, seconds")
     parser.add_argument("--duration", type=float, default=40.0, help="arrivals per level, s")
     parser.add_argument("--provider", default="echo", choices=["echo", "embedded"])
-    parser.add_argument("--tts-workers", type=int, default=0, help="server Piper workers (0: "
-                        "the server's default, one per core)")
-    parser.add_argument("--server-arg", action="append", default=[],
-                        help="extra server flag (repeatable), e.g. --server-arg=--max-speech-"
-                        "sessions=500")
+    parser.add_argument(
+        "--tts-workers",
+        type=int,
+        default=0,
+        help="server Piper workers (0: the server's default, one per core)",
+    )
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="extra server flag (repeatable), e.g. --server-arg=--max-speech-sessions=500",
+    )
     args = parser.parse_args(argv)
     levels = [int(n) for n in args.levels.split(",") if n]
     bursts = [int(n) for n in args.burst.split(",") if n]
@@ -260,9 +284,12 @@ def main(argv: list[str] | None = None) -> None:
     share = answer_s / (answer_s + args.think)
     floor_sessions = cores / (floor["rtf"] * share)
     lifetime_s = args.questions * (answer_s + 0.5) + (args.questions - 1) * args.think
-    print(f"floor: Piper rtf {floor['rtf']:.4f} CPU-s per audio-s (one core); answers "
-          f"{answer_s:.2f} s; a session listens {share:.0%} of its time -> "
-          f"{cores} cores voice {floor_sessions:.0f} sessions", flush=True)
+    print(
+        f"floor: Piper rtf {floor['rtf']:.4f} CPU-s per audio-s (one core); answers "
+        f"{answer_s:.2f} s; a session listens {share:.0%} of its time -> "
+        f"{cores} cores voice {floor_sessions:.0f} sessions",
+        flush=True,
+    )
 
     if args.tts_workers:
         os.environ["DISTILLER_TTS_WORKERS"] = str(args.tts_workers)
@@ -270,8 +297,9 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.pop("DISTILLER_TTS_WORKERS", None)
     wait_for = ("tts", "llm") if args.provider == "embedded" else ("tts",)
     rows: list[dict[str, Any]] = []
-    with running_server(provider=args.provider, wait_for=wait_for,
-                        extra_args=args.server_arg) as server:
+    with running_server(
+        provider=args.provider, wait_for=wait_for, extra_args=args.server_arg
+    ) as server:
         pid = server.process.pid if server.process else None
         config = single_agent_config(provider=args.provider, tts=True, max_tokens=60)
         create_project(server, "bench-capacity", config)
@@ -286,28 +314,40 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(asyncio.run(burst_level(url_for, n, pid)))
             _print_row(rows[-1])
 
-    print(f"\ncapacity: {args.provider} LLM + Piper, {args.questions} questions per session, "
-          f"think {args.think:g} s, gaps over {GAP_TOLERANCE_S * 1000:.0f} ms counted")
-    print(f"{'load':<26}{'turns':>6}{'fta p50':>9}{'fta p99':>9}{'gaps':>6}{'gap s':>7}"
-          f"{'refused':>8}{'fail':>5}{'conn':>6}{'peak':>5}{'cpu':>6}{'rss MB':>8}  ok")
+    print(
+        f"\ncapacity: {args.provider} LLM + Piper, {args.questions} questions per session, "
+        f"think {args.think:g} s, gaps over {GAP_TOLERANCE_S * 1000:.0f} ms counted"
+    )
+    print(
+        f"{'load':<26}{'turns':>6}{'fta p50':>9}{'fta p99':>9}{'gaps':>6}{'gap s':>7}"
+        f"{'refused':>8}{'fail':>5}{'conn':>6}{'peak':>5}{'cpu':>6}{'rss MB':>8}  ok"
+    )
     for r in rows:
         fta = r["first_audio"]
-        print(f"{r['label']:<26}{r['turns']:>6}{_opt(fta['p50']):>9}{_opt(fta['p99']):>9}"
-              f"{r['gaps']:>6}{r['gap_s']:>7.2f}{r['refused']:>8}{r['failures']:>5}"
-              f"{r['connected_mean']:>6.1f}{r['connected_peak']:>5}"
-              f"{r.get('server_cpu', 0):>6.2f}{r.get('server_peak_rss_mb', 0):>8.0f}"
-              f"  {'yes' if passes(r) else 'no'}")
-    print(f"floor: Piper rtf {floor['rtf']:.4f} x {share:.2f} listening / {cores} cores = "
-          f"{floor_sessions:.0f} sessions")
-    write_results("capacity", {"args": vars(args), "floor": floor,
-                               "floor_sessions": floor_sessions, "rows": rows})
+        print(
+            f"{r['label']:<26}{r['turns']:>6}{_opt(fta['p50']):>9}{_opt(fta['p99']):>9}"
+            f"{r['gaps']:>6}{r['gap_s']:>7.2f}{r['refused']:>8}{r['failures']:>5}"
+            f"{r['connected_mean']:>6.1f}{r['connected_peak']:>5}"
+            f"{r.get('server_cpu', 0):>6.2f}{r.get('server_peak_rss_mb', 0):>8.0f}"
+            f"  {'yes' if passes(r) else 'no'}"
+        )
+    print(
+        f"floor: Piper rtf {floor['rtf']:.4f} x {share:.2f} listening / {cores} cores = "
+        f"{floor_sessions:.0f} sessions"
+    )
+    write_results(
+        "capacity",
+        {"args": vars(args), "floor": floor, "floor_sessions": floor_sessions, "rows": rows},
+    )
     sustained = [r for r in rows if r["label"].startswith("poisson") and passes(r)]
     best = max(sustained, key=_level_of, default=None)
     if best is None:
         print(f"capacity sessions=0 fta_p99=nan gaps=0 floor_sessions={floor_sessions:.0f}")
         return
-    print(f"capacity sessions={_level_of(best)} fta_p99={best['first_audio']['p99']:.3f} "
-          f"gaps={best['gaps']} floor_sessions={floor_sessions:.0f}")
+    print(
+        f"capacity sessions={_level_of(best)} fta_p99={best['first_audio']['p99']:.3f} "
+        f"gaps={best['gaps']} floor_sessions={floor_sessions:.0f}"
+    )
 
 
 def _level_of(row: dict[str, Any]) -> int:
@@ -320,10 +360,13 @@ def _opt(value: float) -> str:
 
 def _print_row(r: dict[str, Any]) -> None:
     fta = r["first_audio"]
-    print(f"{r['label']}: {r['sessions']} sessions, {r['turns']} turns, fta p50 "
-          f"{_opt(fta['p50'])} p99 {_opt(fta['p99'])}, gaps {r['gaps']} ({r['gap_s']:.2f} s), "
-          f"refused {r['refused']} {r['refused_samples'][:1]}, failures {r['failures']} "
-          f"{r['failure_samples'][:1]}, connected mean {r['connected_mean']:.1f}", flush=True)
+    print(
+        f"{r['label']}: {r['sessions']} sessions, {r['turns']} turns, fta p50 "
+        f"{_opt(fta['p50'])} p99 {_opt(fta['p99'])}, gaps {r['gaps']} ({r['gap_s']:.2f} s), "
+        f"refused {r['refused']} {r['refused_samples'][:1]}, failures {r['failures']} "
+        f"{r['failure_samples'][:1]}, connected mean {r['connected_mean']:.1f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -133,9 +133,12 @@ class Admission:
         return {
             "speech_sessions": self.counters.speech_sessions,
             "max_speech_sessions": limit,
-            "limit_from": "flag" if self._configured is not None else (
+            "limit_from": "flag"
+            if self._configured is not None
+            else (
                 f"measured Piper rtf {self.rtf:.4f} x {executor.workers} workers"
-                if self.measured else f"assumed Piper rtf {self.rtf:g} (not yet measured)"
+                if self.measured
+                else f"assumed Piper rtf {self.rtf:g} (not yet measured)"
             ),
             "full": self.counters.speech_sessions >= limit or behind > self.max_backlog_s,
             "synthesis_behind_s": round(behind, 3),

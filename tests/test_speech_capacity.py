@@ -148,7 +148,8 @@ async def test_over_capacity_session_is_refused_clearly_and_the_others_go_on(
     assert create(server, "talk", speaking_config()).status_code == 201
     assert create(server, "typed", flow_config("Assistant")).status_code == 201
 
-    async with session(server, "talk", "first") as first, session(server, "talk", "second") as second:
+    talk = session(server, "talk", "first"), session(server, "talk", "second")
+    async with talk[0] as first, talk[1] as second:
         await first.send({"type": "input_text", "text": LONG_ANSWER})
         await first.until("response.audio.delta", timeout=60)  # first is speaking now
 
