@@ -16,10 +16,13 @@ turns, server CPU (cores) and peak RSS, sessions connected (mean, peak).
 
 Then the burst case: N sessions connect, all ask at once (``--burst``).
 
-Floor, measured in the same run: Piper's real-time factor on one core in
-this process (CPU seconds per second of audio, on the very answers asked),
-so one session asks for ``rtf x A / (A + think)`` cores (A = answer audio)
-and ``floor_sessions = cores / that``. ``python -m bench.capacity``
+Floor, measured in the same run: Piper's real-time factor in this process
+(CPU seconds per second of audio, on the very answers asked), so one session
+asks for ``rtf x A / (A + think)`` cores (A = answer audio) and idle cores
+voice ``cores / that`` sessions. The box is shared (other processes take
+cores), so the run also measures what Piper on ``cores`` threads actually
+synthesises per second at its start and end; ``floor_sessions`` (summary
+line) is that over ``A / (A + think)``. ``python -m bench.capacity``
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import math
 import os
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -237,26 +241,48 @@ def passes(row: dict[str, Any]) -> bool:
     )
 
 
-def piper_floor() -> dict[str, float]:
-    """Piper on the answers, in this process: CPU seconds per second of audio."""
+def load_voice() -> Any:
     os.environ["DISTILLER_TTS_WORKERS"] = "2"  # one onnxruntime thread per run
     from server.speech.tts import load_tts
 
     tts = load_tts()
     tts.synthesize(ANSWERS[0], RATE)  # warm up
+    return tts
+
+
+def piper_rtf(tts: Any) -> dict[str, float]:
+    """Piper on the answers, one thread: CPU seconds per second of audio (other processes
+    on the box cannot inflate CPU time)."""
     cpu = audio = 0.0
     for _ in range(2):
         for text in ANSWERS:
-            before = time.process_time()  # every thread: nothing else runs in this process yet
+            before = time.process_time()  # the only work in this process meanwhile
             pcm = tts.synthesize(text, RATE)
             cpu += time.process_time() - before
             audio += len(pcm) / 2 / RATE
     return {"rtf": cpu / audio, "answer_audio_s": audio / (2 * len(ANSWERS))}
 
 
+def piper_throughput(tts: Any, workers: int, seconds: float = 3.0) -> float:
+    """Seconds of audio per second the box synthesises right now, ``workers`` runs side by
+    side: what the cores give while other processes share them."""
+
+    def work(_: int) -> float:
+        audio, started, i = 0.0, time.monotonic(), 0
+        while time.monotonic() - started < seconds:
+            audio += len(tts.synthesize(ANSWERS[i % len(ANSWERS)], RATE)) / 2 / RATE
+            i += 1
+        return audio
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(workers) as pool:
+        audio = sum(pool.map(work, range(workers)))
+    return audio / (time.monotonic() - started)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--levels", default="20,40,60,80", help="mean sessions connected")
+    parser.add_argument("--levels", default="10,20,40,60,80", help="mean sessions connected")
     parser.add_argument("--burst", default="10,25,50", help="sessions asking at once")
     parser.add_argument("--questions", type=int, default=2, help="questions per session")
     parser.add_argument("--think", type=float, default=5.0, help="mean think time, seconds")
@@ -279,15 +305,18 @@ def main(argv: list[str] | None = None) -> None:
     bursts = [int(n) for n in args.burst.split(",") if n]
     cores = os.cpu_count() or 1
 
-    floor = piper_floor()
+    voice = load_voice()
+    floor = piper_rtf(voice)
     answer_s = floor["answer_audio_s"]
     share = answer_s / (answer_s + args.think)
-    floor_sessions = cores / (floor["rtf"] * share)
+    ideal_sessions = cores / (floor["rtf"] * share)
+    floor["audio_per_s_start"] = piper_throughput(voice, cores)
     lifetime_s = args.questions * (answer_s + 0.5) + (args.questions - 1) * args.think
     print(
-        f"floor: Piper rtf {floor['rtf']:.4f} CPU-s per audio-s (one core); answers "
-        f"{answer_s:.2f} s; a session listens {share:.0%} of its time -> "
-        f"{cores} cores voice {floor_sessions:.0f} sessions",
+        f"floor: Piper rtf {floor['rtf']:.4f} CPU-s per audio-s; answers {answer_s:.2f} s; "
+        f"a session listens {share:.0%} of its time; {cores} idle cores voice "
+        f"{ideal_sessions:.0f} sessions; the box gives {floor['audio_per_s_start']:.1f} "
+        "audio-s per s now",
         flush=True,
     )
 
@@ -331,13 +360,27 @@ def main(argv: list[str] | None = None) -> None:
             f"{r.get('server_cpu', 0):>6.2f}{r.get('server_peak_rss_mb', 0):>8.0f}"
             f"  {'yes' if passes(r) else 'no'}"
         )
+    floor["audio_per_s_end"] = piper_throughput(voice, cores)
+    given = (floor["audio_per_s_start"] + floor["audio_per_s_end"]) / 2
+    floor_sessions = given / share
     print(
-        f"floor: Piper rtf {floor['rtf']:.4f} x {share:.2f} listening / {cores} cores = "
-        f"{floor_sessions:.0f} sessions"
+        f"floor, idle cores: {cores} / (Piper rtf {floor['rtf']:.4f} x {share:.2f} listening)"
+        f" = {ideal_sessions:.0f} sessions"
+    )
+    print(
+        f"floor, this run: Piper on {cores} threads gave {floor['audio_per_s_start']:.1f} "
+        f"(start) and {floor['audio_per_s_end']:.1f} (end) audio-s per s; / {share:.2f} "
+        f"listening = {floor_sessions:.0f} sessions (the box is shared)"
     )
     write_results(
         "capacity",
-        {"args": vars(args), "floor": floor, "floor_sessions": floor_sessions, "rows": rows},
+        {
+            "args": vars(args),
+            "floor": floor,
+            "floor_sessions": floor_sessions,
+            "ideal_sessions": ideal_sessions,
+            "rows": rows,
+        },
     )
     sustained = [r for r in rows if r["label"].startswith("poisson") and passes(r)]
     best = max(sustained, key=_level_of, default=None)
