@@ -29,11 +29,14 @@ class SpeechServices:
     """Process-wide models and the per-session speech objects built from them."""
 
     def __init__(self, settings: Settings, *, speech_enabled: bool) -> None:
-        from server.speech.models import ModelRegistry
+        from server.speech.models import ModelRegistry, llm_threads
+        from server.speech.scheduler import plan_tts_workers
 
         self.registry = ModelRegistry(settings.data_dir / "models")
         self.speech_enabled = speech_enabled
         self.settings = settings
+        if settings.default_provider == "embedded":
+            plan_tts_workers(llm_threads())
         self.admission = Admission(settings.max_speech_sessions, settings.max_speech_backlog_s)
 
     def preload_in_background(self) -> None:

@@ -123,24 +123,38 @@ class DeadlineExecutor:
                     self.stats.late_s += finished - job.deadline
 
 
-def tts_workers() -> int:
-    """Synthesis threads: one per core (``DISTILLER_TTS_WORKERS`` overrides).
+_planned_workers: int | None = None
 
-    Measured on 2 cores with the LLM and Whisper in the same process
-    (docs/bench.md, "workers per core"): two single-threaded Piper runs side by
-    side synthesise more audio per second than one two-threaded run, because
-    a short sentence leaves onnxruntime's second thread mostly waiting.
+
+def plan_tts_workers(llm_threads: int) -> None:
+    """Leave the cores a local LLM uses to it: call before the first synthesis."""
+    global _planned_workers
+    _planned_workers = max(1, _cores() - llm_threads)
+
+
+def tts_workers() -> int:
+    """Synthesis threads: one per core the local LLM leaves free (``DISTILLER_TTS_WORKERS``
+    overrides).
+
+    Measured on 2 cores (docs/bench.md, "Piper workers per core"): without a
+    local LLM, two single-threaded Piper runs side by side synthesise as much
+    audio as one two-threaded run on a quiet box and more on a busy one; with
+    the embedded LLM's thread beside them, two workers took its core and one
+    worker gave as good first audio with fewer gaps.
     """
     configured = os.environ.get("DISTILLER_TTS_WORKERS", "")
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
+    return _planned_workers if _planned_workers is not None else _cores()
+
+
+def _cores() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
 def synthesis_threads() -> int:
     """onnxruntime threads per Piper run: 1 when workers run side by side, else every core."""
-    workers = tts_workers()
-    return 1 if workers > 1 else max(1, min(4, os.cpu_count() or 1))
+    return 1 if tts_workers() > 1 else _cores()
 
 
 _executors: dict[str, DeadlineExecutor] = {}
