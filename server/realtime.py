@@ -73,7 +73,7 @@ async def realtime(websocket: WebSocket, account: str, project_ref: str, uuid: s
         await websocket.accept()
         await websocket.close(code=1011, reason=ALREADY_CONNECTED)
         return
-    admission = state.admission if state.speech is not None and spec.speech.speaks else None
+    admission = state.admission if spec.speech.speaks else None
     refusal = admission.enter_session() if admission is not None else None
     if refusal:
         await _refuse(websocket, refusal, code=TRY_AGAIN_LATER)
@@ -156,7 +156,7 @@ async def _run_session(  # type: ignore[no-untyped-def]
         close=close,
         speech=speech,
         voice_input=voice,
-        turn_gate=state.admission.turn_problem if speech is not None else None,
+        turn_gate=state.admission.turn_problem if speech is not None and state.admission else None,
     )
     if voice is not None:
         voice.attach(session)
