@@ -49,6 +49,8 @@ def create_app(settings: Settings, *, speech: Any = None, models: Any = None) ->
     app.state.drain = Drain(settings.drain_timeout_s)
     app.state.speech = speech
     app.state.models = models
+    speaking = speech is not None and speech.speech_enabled
+    app.state.admission = speech.admission if speaking else None  # --no-speech: nothing to admit
     embedded = speech.embedded_provider if speech is not None else None
     app.state.providers = ProviderFactory(embedded)
     app.include_router(http_api.router)

@@ -94,6 +94,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="on SIGTERM, seconds running answers get to finish before exit (default %(default)s)",
     )
     parser.add_argument(
+        "--max-speech-sessions",
+        type=int,
+        default=None,
+        help="refuse new sessions with spoken answers beyond this many "
+        "(default: derived from Piper's speed measured at start)",
+    )
+    parser.add_argument(
+        "--max-speech-backlog",
+        type=float,
+        default=1.0,
+        help="refuse new spoken turns while speech synthesis is this many seconds behind",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
     return parser
@@ -114,6 +127,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         pong_timeout_s=args.pong_timeout,
         store_url=args.store,
         drain_timeout_s=args.drain_timeout,
+        max_speech_sessions=args.max_speech_sessions,
+        max_speech_backlog_s=args.max_speech_backlog,
     )
     problem = store_url_problem(args.store) if args.store else None
     if problem:

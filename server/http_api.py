@@ -205,12 +205,14 @@ async def health(request: Request) -> Any:
     models = request.app.state.models
     if request.app.state.drain.draining:  # the load balancer stops sending users here
         return JSONResponse({"status": "draining"}, status_code=503)
+    admission = request.app.state.admission
     return {
         "status": "ok",
         "models": models.status() if models is not None else {},
         "sessions": len(request.app.state.live_sessions),
         "tasks": len(asyncio.all_tasks()),
         "threads": threading.active_count(),
+        "capacity": admission.status() if admission is not None else None,
     }
 
 

@@ -23,7 +23,7 @@ router = APIRouter()
 
 ALREADY_CONNECTED = "User is already connected"
 CLOSE_FRAME_WAIT_S = 10.0
-TRY_AGAIN_LATER = 1013
+TRY_AGAIN_LATER = 1013  # RFC 6455: the server is overloaded (or its store is away)
 
 
 def _split_project(ref: str) -> tuple[str, int | None, str | None]:
@@ -90,12 +90,20 @@ async def realtime(websocket: WebSocket, account: str, project_ref: str, uuid: s
         await websocket.accept()
         await websocket.close(code=1011, reason=ALREADY_CONNECTED)
         return
+    admission = state.admission if spec.speech.speaks else None
+    refusal = admission.enter_session() if admission is not None else None
+    if refusal:
+        await state.presence.release(key)
+        await _refuse(websocket, refusal, code=TRY_AGAIN_LATER)
+        return
     closing: asyncio.Task[None] | None = None
     try:
         await websocket.accept()
         identity = SessionIdentity(account, name, stored.version, uuid)
         closing = await _run_session(websocket, identity, spec)
     finally:
+        if admission is not None:
+            admission.leave_session()
         # The user may come back on another replica at once: their last turn is stored
         # before they are let go (bounded; the other replica waits this long anyway).
         await state.history_writer.flush(RECONNECT_GRACE_S)
@@ -152,6 +160,7 @@ async def _run_session(  # type: ignore[no-untyped-def]
         close=close,
         speech=speech,
         voice_input=voice,
+        turn_gate=state.admission.turn_problem if speech is not None and state.admission else None,
     )
     if voice is not None:
         voice.attach(session)

@@ -199,6 +199,7 @@ class Response:
                     self._speech.new_segmenter(),
                     self._speech.sample_rate,
                     on_error=self.errors.append,
+                    playback_end=lambda: self._play_end,
                 )
                 self._tracks[step.agent] = track
                 track.start()

@@ -119,7 +119,9 @@ class RealtimeSession:
         close: Callable[[int, str], Awaitable[None]],
         speech: SpeechOut | None = None,
         voice_input: VoiceInput | None = None,
+        turn_gate: Callable[[], str | None] | None = None,
     ) -> None:
+        """``turn_gate``: why a new spoken answer may not start now (None: it may)."""
         self.identity = identity
         self.spec = spec
         self.store = store
@@ -129,6 +131,7 @@ class RealtimeSession:
         self._close = close
         self._speech = self._speech_available = speech
         self.voice = voice_input
+        self._turn_gate = turn_gate
         self.outbox = Outbox(limits.max_outbox_bytes)
         self.executors = ExecutorBroker(lambda event: self.send(event))
         self.history: list[HistoryTurn] = []
@@ -341,6 +344,10 @@ class RealtimeSession:
                 f"too many queued queries ({self.limits.max_queued_queries}); "
                 "wait for the current answers"
             )
+            return
+        refusal = self._turn_gate() if self._turn_gate is not None else None
+        if refusal:
+            await self.error(refusal)  # back-pressure: this turn is dropped, the session lives
             return
         self._queries.put_nowait(query)
 

@@ -43,6 +43,8 @@ class Settings:
     pong_timeout_s: float = 300.0
     store_url: str | None = None  # None: SQLite in data_dir; else sqlite:///... or postgresql://
     drain_timeout_s: float = 30.0  # on SIGTERM: how long running responses may take to finish
+    max_speech_sessions: int | None = None  # None: derived from Piper's measured speed
+    max_speech_backlog_s: float = 1.0  # refuse new turns while synthesis is this far behind
 
     @property
     def open_mode(self) -> bool:

@@ -10,21 +10,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
 from server.agent_output import AgentOutput
+from server.speech.scheduler import synthesis_executor
 
 FRAME_S = 0.12  # audio per response.audio.delta frame
 SYNTH_AHEAD_S = 2.0  # synthesised audio a track may hold before it is sent
 
-# Syntheses run one at a time anyway (a voice serialises on its lock; two would
-# only fight over the cores). Waiting for that lock inside asyncio's shared
-# default pool parked all its workers there under load, so unrelated off-loop
-# work (saving history, loading a session) queued behind speech and the next
-# turn's first *text* came seconds late in `bench.load`. Speech waits here.
-_SYNTHESIS_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
+# Syntheses of every session share one deadline-ordered executor of their own
+# (not asyncio's default pool, where waiting speech once parked every worker
+# and held up history writes): the most urgent audio is synthesised first.
 
 
 class Synthesizer(Protocol):
@@ -54,7 +51,11 @@ class SpeechTrack:
         sample_rate: int,
         *,
         on_error: Callable[[str], None] | None = None,
+        playback_end: Callable[[], float] = lambda: 0.0,
     ) -> None:
+        """``playback_end``: monotonic time the listener finishes the audio already sent
+        (0 or the past: nothing is playing); with the audio this track holds it decides
+        when the next synthesis is needed."""
         self.output = output
         self.tts = tts
         self.segmenter = segmenter
@@ -67,6 +68,7 @@ class SpeechTrack:
         self._room.set()
         self._on_error = on_error
         self._task: asyncio.Task[None] | None = None
+        self._playback_end = playback_end
 
     def start(self) -> None:
         if self._task is None:
@@ -110,15 +112,19 @@ class SpeechTrack:
         finally:
             self._frames.put_nowait(None)
 
+    def deadline(self) -> float:
+        """When the listener will need this track's next audio: after what was sent and
+        what is held here has played (now, for an answer's first audio)."""
+        return max(time.monotonic(), self._playback_end()) + self._buffered_s
+
     async def _speak(self, texts: list[str]) -> None:
         for text in texts:
             if not text.strip():
                 continue
             await self._room.wait()
             started = time.perf_counter()
-            loop = asyncio.get_running_loop()
-            pcm = await loop.run_in_executor(
-                _SYNTHESIS_POOL, self.tts.synthesize, text, self.sample_rate
+            pcm = await synthesis_executor().run(
+                self.deadline(), self.tts.synthesize, text, self.sample_rate
             )
             self.synth_seconds += time.perf_counter() - started
             index = len(self.segments)

@@ -30,12 +30,12 @@ import logging
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from protocol import events
 from server.project import SpeechSpec
 from server.query import Query
+from server.speech.scheduler import PARTIAL_TRANSCRIPT_SLACK_S, recognition_executor
 
 
 class SpeakingResponse(Protocol):
@@ -75,15 +75,13 @@ BACKCHANNELS = frozenset(_BACKCHANNEL_TEXT.split())
 _WORD = re.compile(r"[a-z0-9']+")
 T = TypeVar("T")
 
-# Whisper decodes one at a time (the model serialises on its lock). Waiting for
-# that lock in asyncio's shared default pool would park its workers there and
-# hold up every session's VAD feeding (and the history writes) behind speech
-# recognition; decodes wait in this pool of their own instead.
-_RECOGNITION_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr")
-
-
-async def _recognise(work: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_RECOGNITION_POOL, work, *args)
+# Whisper decodes one at a time, in an executor of its own (waiting in asyncio's
+# default pool once held up every session's VAD feeding and history writes),
+# most urgent first across sessions: a finished turn's transcript (due now)
+# before a partial refresh (`server/speech/scheduler.py`).
+async def _recognise(work: Callable[..., T], *args: Any, slack_s: float = 0.0) -> T:
+    deadline = time.monotonic() + slack_s
+    return await recognition_executor().run(deadline, work, *args)
 
 
 def words_of(text: str) -> list[str]:
@@ -208,7 +206,9 @@ class VoiceInput:
         self._partial_task = asyncio.create_task(self._send_partial(audio, self._turn_id))
 
     async def _send_partial(self, audio: bytes, turn_id: int) -> None:
-        text = await _recognise(self.asr.transcribe, audio, self.sample_rate)
+        text = await _recognise(
+            self.asr.transcribe, audio, self.sample_rate, slack_s=PARTIAL_TRANSCRIPT_SLACK_S
+        )
         if turn_id != self._turn_id:
             return  # the turn ended (or was cleared) meanwhile; its final transcript rules
         if text and text != self._last_partial and self.session is not None:

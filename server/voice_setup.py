@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from server.admission import Admission
 from server.llm.base import LLMProvider, LLMSettings
 from server.project import ProjectSpec
 from server.response import SpeechOut
@@ -27,11 +29,16 @@ class SpeechServices:
     """Process-wide models and the per-session speech objects built from them."""
 
     def __init__(self, settings: Settings, *, speech_enabled: bool) -> None:
+        from server.model_loading import llm_threads
         from server.models import ModelRegistry
+        from server.speech.scheduler import plan_tts_workers
 
         self.registry = ModelRegistry(settings.data_dir / "models")
         self.speech_enabled = speech_enabled
         self.settings = settings
+        if settings.default_provider == "embedded":
+            plan_tts_workers(llm_threads())
+        self.admission = Admission(settings.max_speech_sessions, settings.max_speech_backlog_s)
 
     def preload_in_background(self) -> None:
         """Load models at start without delaying the server: /healthz shows progress."""
@@ -43,11 +50,21 @@ class SpeechServices:
 
         def load() -> None:
             self.registry.preload(names)
+            self._calibrate()
             for name, state in self.registry.status().items():
                 if state.startswith("error"):
                     log.error("model %s could not load: %s", name, state)
 
         threading.Thread(target=load, name="model-preload", daemon=True).start()
+
+    def _calibrate(self) -> None:
+        """Measure Piper once loaded: the speech session limit is derived from it."""
+        if self.admission.measured or self.registry.status().get("tts") != "ready":
+            return
+        try:
+            self.admission.calibrate(self.registry.tts())
+        except Exception as exc:  # the assumed speed stays in use; /healthz says so
+            log.warning("could not measure Piper's speed: %s", exc)
 
     def embedded_provider(self, settings: LLMSettings) -> LLMProvider:
         from server.llm.embedded import EmbeddedProvider
@@ -70,8 +87,12 @@ class SpeechServices:
         if speech.speaks:
             try:
                 tts = await self._voice(speech)
+                if speech.tts_endpoint is None and not self.admission.measured:
+                    await asyncio.to_thread(self._calibrate)  # lazy models: measure on first use
                 out = SpeechOut(
-                    tts=tts, new_segmenter=SpeechSegmenter, sample_rate=speech.sample_rate
+                    tts=tts,
+                    new_segmenter=partial(SpeechSegmenter, first_clause=True),
+                    sample_rate=speech.sample_rate,
                 )
             except ModelLoadError as exc:
                 problems.append(f"speech output is off for this session: {exc}")

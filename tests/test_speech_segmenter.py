@@ -195,3 +195,31 @@ def test_every_word_is_spoken_exactly_once_in_order(
     assert all(piece == piece.strip() and piece for piece in pieces)
     # Pieces stay short enough to start speaking soon, unless a single word is longer.
     assert all(len(piece) <= 40 or " " not in piece for piece in pieces)
+
+
+def test_first_clause_of_an_answer_is_spoken_alone_as_soon_as_it_ends() -> None:
+    seg = SpeechSegmenter(first_clause=True)
+    pieces = []
+    answer = "Sure, the weather in Paris is mild today, with some sun."
+    for token in answer.split():
+        pieces += seg.push(token + " ", now=0.0)
+        if pieces == ["Sure,"]:
+            break
+    assert pieces == ["Sure,"]  # out before the sentence ends
+    rest = seg.push("the weather is mild, with sun. Later, rain. ", now=0.0) + seg.flush()
+    # Only the first piece is cut short: later sentences stay whole.
+    assert rest == ["the weather is mild, with sun.", "Later, rain."]
+
+
+def test_first_clause_cut_applies_to_a_first_sentence_that_arrives_whole() -> None:
+    seg = SpeechSegmenter(first_clause=True)
+    assert seg.push("Of course, it opens at nine. Bring a coat. ", now=0.0) == [
+        "Of course,",
+        "it opens at nine.",
+        "Bring a coat.",
+    ]
+
+
+def test_a_short_first_sentence_is_not_cut_further() -> None:
+    seg = SpeechSegmenter(first_clause=True)
+    assert seg.push("No, thanks. Maybe, later on. ", now=0.0) == ["No, thanks.", "Maybe, later on."]

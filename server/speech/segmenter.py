@@ -18,6 +18,7 @@ import re
 _SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s)|\n""")
 _CLAUSE_END = re.compile(r"""[,;:]["'”’)\]]*(?=\s)|\s[—–-]{1,2}(?=\s)""")
 _ENDS_LIKE_SENTENCE = re.compile(r"""[.!?…]+["'”’)\]]*\s*$""")
+FIRST_CLAUSE_MIN_CHARS = 4  # "Sure," or "Yes," may be spoken alone; "No," or "So," not
 _ABBREVIATIONS = frozenset(
     {"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "approx"}
     | {"no", "fig", "inc", "ltd", "co", "mt"}
@@ -29,9 +30,19 @@ class SpeechSegmenter:
     clause; if no sentence end arrives within max_wait_s of text, up to the last clause or word
     boundary."""
 
-    def __init__(self, max_wait_s: float = 1.5, min_chars: int = 12, max_chars: int = 160) -> None:
+    def __init__(
+        self,
+        max_wait_s: float = 1.5,
+        min_chars: int = 12,
+        max_chars: int = 160,
+        *,
+        first_clause: bool = False,
+    ) -> None:
         """``min_chars``: shortest clause cut off a long sentence; ``max_chars``: longest piece
-        that is not cut (sentences longer than this are cut by clause, then by word)."""
+        that is not cut (sentences longer than this are cut by clause, then by word);
+        ``first_clause``: the very first piece ends at the first clause boundary (at least
+        ``FIRST_CLAUSE_MIN_CHARS`` long: "Sure," will do), so an answer's first audio is
+        short and quick to synthesise."""
         if max_wait_s <= 0:
             raise ValueError(f"max_wait_s must be positive, got {max_wait_s!r}")
         if min_chars < 1:
@@ -43,6 +54,7 @@ class SpeechSegmenter:
         self.max_chars = max_chars
         self._buffer = ""
         self._waiting_since: float | None = None  # when the oldest unspoken text arrived
+        self._first_pending = first_clause  # the first piece is still to be cut short
 
     @property
     def pending(self) -> str:
@@ -56,10 +68,11 @@ class SpeechSegmenter:
         if self._waiting_since is None or not self._buffer.strip():
             self._waiting_since = now
         self._buffer += text
-        pieces = self._take_sentences()
+        pieces = self._take_first_clause()
+        pieces += self._take_sentences()
         pieces += self._take_long_clauses()
         self._restart_wait(now, pieces)
-        return _speakable(pieces)
+        return self._emit(pieces)
 
     def due(self, now: float) -> list[str]:
         """Pieces forced out because no sentence end arrived within ``max_wait_s``."""
@@ -74,7 +87,7 @@ class SpeechSegmenter:
         pieces = [self._buffer[:cut]]
         self._buffer = self._buffer[cut:]
         self._restart_wait(now, pieces)
-        return _speakable(pieces)
+        return self._emit(pieces)
 
     def flush(self) -> list[str]:
         """Everything left, at the end of the agent's text (long sentences still cut by clause)."""
@@ -82,13 +95,41 @@ class SpeechSegmenter:
         pieces: list[str] = []
         for sentence in self._split_sentences(rest):
             pieces += self._split_long(sentence)
-        return _speakable(pieces)
+        return self._emit(pieces)
 
     def reset(self) -> None:
         """Drop pending text (the agent was skipped)."""
         self._buffer, self._waiting_since = "", None
 
     # -- internals ------------------------------------------------------------
+
+    def _take_first_clause(self) -> list[str]:
+        """The answer's first clause, as soon as it is complete (``first_clause`` only)."""
+        if not self._first_pending:
+            return []
+        for match in _CLAUSE_END.finditer(self._buffer):
+            sentence_end = _sentence_ends(self._buffer)
+            if sentence_end and sentence_end[0] < match.end():
+                return []  # a whole sentence came first: it is the first piece
+            if len(self._buffer[: match.end()].strip()) >= FIRST_CLAUSE_MIN_CHARS:
+                piece, self._buffer = self._buffer[: match.end()], self._buffer[match.end() :]
+                return [piece]
+        return []
+
+    def _emit(self, pieces: list[str]) -> list[str]:
+        speakable = _speakable(pieces)
+        if speakable and self._first_pending:
+            self._first_pending = False
+            head = self._split_first_clause(speakable[0])
+            speakable[:1] = head
+        return speakable
+
+    def _split_first_clause(self, piece: str) -> list[str]:
+        """A first sentence cut after its first clause."""
+        for match in _CLAUSE_END.finditer(piece):
+            if len(piece[: match.end()].strip()) >= FIRST_CLAUSE_MIN_CHARS:
+                return _speakable([piece[: match.end()], piece[match.end() :]])
+        return [piece]
 
     def _take_sentences(self) -> list[str]:
         """Whole sentences at the front of the buffer (long ones cut by clause)."""

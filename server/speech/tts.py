@@ -47,9 +47,10 @@ class TextToSpeech:
         self.native_rate: int = int(voice.config.sample_rate)
         base_scale = voice.config.length_scale or 1.0
         self._config = SynthesisConfig(length_scale=base_scale / speed, volume=_VOLUME)
-        # One voice serves every session; serialising keeps two syntheses from
-        # fighting over the same two CPU cores and keeps latency predictable.
-        self._lock = threading.Lock()
+        # espeak-ng (Piper's phonemizer) keeps global state, so phonemizing is
+        # serialised; the ONNX runs are not, so synthesis workers
+        # (`server/speech/scheduler.py`) can use one core each.
+        self._phonemize_lock = threading.Lock()
 
     def synthesize(self, text: str, sample_rate: int) -> bytes:
         """Speak ``text`` as PCM16 LE mono at ``sample_rate``; b"" if nothing is speakable."""
@@ -59,14 +60,23 @@ class TextToSpeech:
         clean = speakable_text(text)
         if not any(ch.isalnum() for ch in clean):
             return b""
-        with self._lock:
-            chunks = [
-                chunk.audio_float_array for chunk in self._voice.synthesize(clean, self._config)
-            ]
+        with self._phonemize_lock:
+            sentences = self._voice.phonemize(clean)
+        chunks = [self._render(phonemes) for phonemes in sentences if phonemes]
         if not chunks:
             return b""
         audio = np.concatenate(chunks)
         return float_to_pcm16(resample(audio, self.native_rate, rate))
+
+
+    def _render(self, phonemes: list[str]) -> np.ndarray:
+        """One sentence's phonemes as audio, scaled as ``PiperVoice.synthesize`` scales it."""
+        ids = self._voice.phonemes_to_ids(phonemes)
+        audio = self._voice.phoneme_ids_to_audio(ids, self._config)
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        if peak < 1e-8:
+            return np.zeros_like(audio, dtype=np.float32)
+        return np.clip(audio / peak * _VOLUME, -1.0, 1.0).astype(np.float32)
 
 
 def resolve_voice(voice: str, search_dir: Path | None = None) -> tuple[Path, Path]:
@@ -117,10 +127,10 @@ def _load_voice(model: Path, config: Path) -> Any:
     from piper import PiperConfig, PiperVoice
     from piper.voice import ESPEAK_DATA_DIR
 
-    from server.model_loading import speech_threads
+    from server.speech.scheduler import synthesis_threads
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = speech_threads()
+    options.intra_op_num_threads = synthesis_threads()
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(

@@ -1,0 +1,191 @@
+"""Many speaking sessions on one box: the most urgent speech first, and a clear "full".
+
+Real server, real Piper (the echo LLM reads the question back, so every
+answer is known). Nothing here asserts a time: only which audio came first,
+and who was told what.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from app.engine import EngineProcess
+from tests.wire import Peer, connect, create, flow_config, session
+
+FRAME_BYTES = int(0.12 * 16000) * 2  # a full response.audio.delta frame at 16 kHz
+# A short first sentence, then a long one: while the first plays, the second waits to be
+# synthesised, with a deadline about a second away.
+LONG_ANSWER = (
+    "Here you go my friend. The second sentence of this answer is much longer than the "
+    "first one and it goes on about the weather in the mountains for quite a while."
+)
+SHORT_QUESTION = "What time is it now?"
+
+
+def speaking_config() -> dict[str, Any]:
+    config = flow_config("Assistant")
+    config["speech_config"] = {"sample_rate": 16000, "tts": {"engine": "piper"}}
+    return config
+
+
+@contextlib.contextmanager
+def speech_server(tmp: Path, *args: str, **env: str) -> Iterator[EngineProcess]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        server = EngineProcess(tmp, provider="echo", extra_args=list(args))
+        server.start(timeout=180)
+    try:
+        wait_for_health(server, lambda h: h["models"].get("tts") == "ready")
+        yield server
+    finally:
+        server.stop()
+
+
+def wait_for_health(server: EngineProcess, ok: Any, timeout: float = 120.0) -> dict[str, Any]:
+    """Poll /healthz until ``ok(health)``; bounded."""
+    deadline = time.monotonic() + timeout
+    while True:
+        health = httpx.get(f"{server.base_url}/healthz", timeout=5).json()
+        if ok(health):
+            return health
+        assert time.monotonic() < deadline, f"/healthz never got there: {health}"
+        time.sleep(0.1)
+
+
+def audio_bytes(frame: dict[str, Any]) -> int:
+    return len(base64.b64decode(frame["audio"]))
+
+
+@pytest.fixture(scope="module")
+def one_worker_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
+    """One synthesis worker: every sentence of every session waits in one line."""
+    with speech_server(tmp_path_factory.mktemp("one-worker"), DISTILLER_TTS_WORKERS="1") as s:
+        yield s
+
+
+async def test_new_answers_first_sentence_overtakes_queued_later_sentences(
+    one_worker_server: EngineProcess,
+) -> None:
+    server = one_worker_server
+    assert create(server, "overtake", speaking_config()).status_code == 201
+    talkers = 8
+    order: list[str] = []  # arrivals, in the order this client saw them
+    all_started = asyncio.Event()
+    started = 0
+
+    async def long_answer(peer: Peer, name: str) -> None:
+        nonlocal started
+        await peer.send({"type": "input_text", "text": LONG_ANSWER})
+        first_piece_over = False
+        while True:
+            frame = await peer.recv(60)
+            if frame["type"] == "response.done":
+                return
+            if frame["type"] != "response.audio.delta":
+                continue
+            if first_piece_over:
+                order.append(f"{name} second sentence")
+                return
+            if not any(o.startswith(name) for o in order):
+                order.append(f"{name} first audio")
+                started += 1
+                if started == talkers:
+                    all_started.set()
+            if audio_bytes(frame) < FRAME_BYTES:  # a sentence's audio ends with a short frame
+                first_piece_over = True
+
+    async def new_question(peer: Peer) -> None:
+        await all_started.wait()  # every talker's second sentence is now waiting its turn
+        await peer.send({"type": "input_text", "text": SHORT_QUESTION})
+        frames = await peer.until("response.audio.delta", timeout=60)
+        assert frames[-1]["type"] == "response.audio.delta"
+        order.append("newcomer first audio")
+
+    async with contextlib.AsyncExitStack() as stack:
+        peers = [
+            await stack.enter_async_context(session(server, "overtake", f"talker-{i}"))
+            for i in range(talkers)
+        ]
+        newcomer = await stack.enter_async_context(session(server, "overtake", "newcomer"))
+        await asyncio.wait_for(
+            asyncio.gather(
+                *(long_answer(p, f"talker-{i}") for i, p in enumerate(peers)),
+                new_question(newcomer),
+            ),
+            120,
+        )
+
+    assert sum(o.endswith("first audio") for o in order) == talkers + 1
+    after = order[order.index("newcomer first audio") + 1 :]
+    overtaken = [o for o in after if o.endswith("second sentence")]
+    # In arrival order (the old single line), all eight second sentences came first; now
+    # the new answer's first sentence goes ahead of all but the one already being spoken.
+    assert len(overtaken) >= talkers // 2, order
+
+
+@pytest.fixture(scope="module")
+def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
+    """Room for two speaking sessions."""
+    with speech_server(tmp_path_factory.mktemp("small"), "--max-speech-sessions", "2") as s:
+        yield s
+
+
+async def test_over_capacity_session_is_refused_clearly_and_the_others_go_on(
+    small_server: EngineProcess,
+) -> None:
+    server = small_server
+    assert create(server, "talk", speaking_config()).status_code == 201
+    assert create(server, "typed", flow_config("Assistant")).status_code == 201
+
+    talk = session(server, "talk", "first"), session(server, "talk", "second")
+    async with talk[0] as first, talk[1] as second:
+        await first.send({"type": "input_text", "text": LONG_ANSWER})
+        await first.until("response.audio.delta", timeout=60)  # first is speaking now
+
+        async with connect(server, "talk", "third") as third:
+            refusal = Peer(third)
+            frame = await refusal.recv(20)
+            assert frame["type"] == "error"
+            message = frame["error_detail"]["message"]
+            assert "server busy" in message and "speech capacity" in message
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await refusal.recv(20)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+
+        health = httpx.get(f"{server.base_url}/healthz").json()["capacity"]
+        assert health["full"] is True
+        assert health["speech_sessions"] == 2 and health["max_speech_sessions"] == 2
+        assert health["refused_sessions"] == 1
+        assert health["limit_from"] == "flag"
+
+        # A text-only session costs no synthesis: still welcome.
+        async with session(server, "typed", "reader") as reader:
+            await reader.send({"type": "input_text", "text": "hello there"})
+            assert (await reader.until("response.done"))[-1]["type"] == "response.done"
+
+        # The admitted sessions keep going: the whole answer, no error.
+        frames = await first.until("response.done", timeout=90)
+        assert all(f["type"] != "error" for f in frames)
+        assert "errors" not in frames[-1]["metadata"]
+        await second.send({"type": "input_text", "text": SHORT_QUESTION})
+        frames = await second.until("response.done", timeout=60)
+        assert any(f["type"] == "response.audio.delta" for f in frames)
+        assert all(f["type"] != "error" for f in frames)
+
+    # Once they leave, there is room again.
+    wait_for_health(server, lambda h: h["capacity"]["speech_sessions"] == 0)
+    async with session(server, "talk", "fourth") as fourth:
+        await fourth.send({"type": "input_text", "text": SHORT_QUESTION})
+        frames = await fourth.until("response.done", timeout=60)
+        assert any(f["type"] == "response.audio.delta" for f in frames)
