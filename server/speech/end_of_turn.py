@@ -39,6 +39,7 @@ from server.speech.models import ModelLoadError
 MODEL_RATE = 16000
 WINDOW_S = 8  # the model sees the last 8 s of the utterance
 COMPLETE_AT = 0.5  # the model's own threshold
+PHONE_DIGITS = 7  # a digit string this long may be a whole phone number
 MODEL_FILE = "smart-turn-v3.2-cpu.onnx"
 MODEL_PACKAGE = "pipecat-ai==1.14.0"
 INSTALL_HINT = f"pip install --no-deps {MODEL_PACKAGE} (only its model file is used)"
@@ -104,17 +105,24 @@ def words_signal(text: str) -> bool | None:
     tail = " ".join(tokens[-4:])
     if tokens[-1] in _ALWAYS_CONTINUES or any(tail.endswith(h) for h in _HESITATIONS):
         return False
-    if _reading_digits(tokens) or (tokens[-1] in _CONTINUES_UNLESS_ASKED and not asked):
+    if not asked and (_reading_digits(tokens) or tokens[-1] in _CONTINUES_UNLESS_ASKED):
         return False
     return True if asked else None
 
 
 def _reading_digits(tokens: list[str]) -> bool:
-    """A phone number, code or card number being read out: more is likely to follow."""
-    last = tokens[-1]
-    if last.isdigit():
-        return len(last) >= 3 or (len(tokens) > 1 and tokens[-2].isdigit())
-    return last in _NUMBER_WORDS and len(tokens) > 1 and tokens[-2] in _NUMBER_WORDS
+    """A code or number being read out, shorter than a phone number: more is likely to follow.
+
+    "five five five", "739 281" and "555" go on; "25" is a quantity, and
+    "555 1234" (seven digits) may be complete: the audio decides those.
+    """
+    digits = count = 0
+    for token in reversed(tokens):
+        if not (token.isdigit() or token in _NUMBER_WORDS):
+            break
+        digits += len(token) if token.isdigit() else 1
+        count += 1
+    return (count >= 2 or digits >= 3) and digits < PHONE_DIGITS
 
 
 def decide(probability: float, text: str) -> Verdict:
