@@ -111,7 +111,8 @@ async def one_turn(url: str, utterance: Utterance, timer: DecisionTimer | None =
     return result
 
 
-_DIGITS = {w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine".split())}
+_DIGIT_NAMES = "zero one two three four five six seven eight nine"
+_DIGITS = {name: str(i) for i, name in enumerate(_DIGIT_NAMES.split(" "))}
 
 
 def spoken_words(text: str) -> list[str]:
