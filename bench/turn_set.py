@@ -152,7 +152,16 @@ def _in_room(parts: list[np.ndarray], pause_ms: int) -> tuple[np.ndarray, float,
 
 
 def build() -> list[Utterance]:
-    """The whole set: every text in both voices, speeds and pauses cycling."""
+    """The whole set, kinds and voices interleaved (a cut-short run stays balanced)."""
+    groups = [[u for u in _all() if u.name.startswith(kind)] for kind in _KINDS]
+    return [u for row in zip(*groups, strict=True) for u in row]
+
+
+_KINDS = ("complete-piper", "paused-piper", "complete-espeak", "paused-espeak")
+
+
+def _all() -> list[Utterance]:
+    """Every text in both voices, speeds and pauses cycling."""
     voices = [("piper", s) for s in PIPER_SPEEDS] + [("espeak", w) for w in ESPEAK_WPM]
     utterances = []
     for voice_index, family in enumerate(("piper", "espeak")):

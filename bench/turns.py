@@ -149,14 +149,12 @@ class DecisionTimer:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=0, help="use the first N of each kind")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N utterances")
     parser.add_argument("--modes", nargs="*", default=list(MODES), choices=list(MODES))
     args = parser.parse_args(argv)
     utterances = build()
     if args.limit:
-        complete = [u for u in utterances if not u.pause_ms][: args.limit]
-        paused = [u for u in utterances if u.pause_ms][: args.limit]
-        utterances = [u for pair in zip(complete, paused, strict=True) for u in pair]
+        utterances = utterances[: args.limit]
     timer = DecisionTimer()
     modes = {mode: MODES[mode] for mode in args.modes}
     results: dict[str, list[dict]] = {mode: [] for mode in modes}
@@ -169,7 +167,9 @@ def main(argv: list[str] | None = None) -> None:
             for mode in modes:  # interleaved: background load hits every mode alike
                 turn = asyncio.run(one_turn(ws_url(srv, mode), utterance, timer))
                 results[mode].append(turn)
-            print(f"{index + 1}/{len(utterances)} {utterance.name}", flush=True)
+            outcome = {m: results[m][-1].get("cut_off", results[m][-1].get("eos_to_audio_s"))
+                       for m in modes}  # fmt: skip
+            print(f"{index + 1}/{len(utterances)} {utterance.name} {outcome}", flush=True)
     report(results, timer.decisions)
 
 
