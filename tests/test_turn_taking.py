@@ -149,6 +149,15 @@ async def test_a_finished_question_ends_the_turn_long_before_silence_ms(
     assert jiwer.wer(words(QUESTION), words(text)) <= 0.35
 
 
+async def test_clipped_speech_still_ends_its_turn_in_smart_mode(
+    speech_server: EmbeddedServer, piper: Any
+) -> None:
+    loud = np.clip(voice("espeak", QUESTION, piper) * 20, -1, 1)  # a microphone overdriven
+    create(speech_server, "clipped", turn_config("smart", 5000))
+    (text,) = await transcripts_of(speech_server, "clipped", in_room(loud, tail_ms=1500), count=1)
+    assert "pool" in words(text) or "open" in words(text)
+
+
 async def test_the_same_audio_gives_nothing_in_silence_mode_with_that_limit(
     speech_server: EmbeddedServer, piper: Any
 ) -> None:
