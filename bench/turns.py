@@ -21,26 +21,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import math
 import threading
 import time
 from typing import Any
 
-from bench import speech_floor
-from bench.common import (
-    TimedPeer,
-    create_project,
-    first_at,
-    measured,
-    percentile,
-    print_table,
-    running_server,
-    single_agent_config,
-    write_results,
-    ws_url,
-)
+from bench import common, speech_floor
 from bench.turn_set import RATE, Utterance, build, room_noise
 from server.speech.end_of_turn import load_end_of_turn
 from server.speech.pcm import float_to_pcm16, pcm16_to_float, resample
@@ -54,32 +41,24 @@ CUT_OFF_BELOW = 0.5  # fraction of the words after the pause found in the transc
 
 
 def project_config(mode: str, silence_ms: int) -> dict[str, Any]:
-    config = single_agent_config(silence_ms=silence_ms)
+    config = common.single_agent_config(silence_ms=silence_ms)
     config["speech_config"]["turn_detection"]["mode"] = mode
     return config
 
 
 async def one_turn(url: str, utterance: Utterance, timer: DecisionTimer | None = None) -> dict:
     """Stream one recording (then room noise) until the first answer audio arrives."""
-    async with TimedPeer.open(url) as peer:
+    async with common.TimedPeer.open(url) as peer:
         step = int(CHUNK_S * RATE) * 2
         started = time.monotonic()
 
-        async def stream_microphone() -> None:
-            offset, sent = 0, 0
-            while True:
-                chunk = utterance.pcm[offset : offset + step]
-                if len(chunk) < step:
-                    noise = room_noise((step - len(chunk)) // 2, offset // 2)
-                    chunk += float_to_pcm16(noise)
-                offset += step
-                await peer.send(
-                    {"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}
-                )
-                sent += 1
-                await asyncio.sleep(max(0.0, started + sent * CHUNK_S - time.monotonic()))
+        def chunk_at(k: int) -> bytes:
+            chunk = utterance.pcm[k * step : (k + 1) * step]
+            if len(chunk) < step:  # the room goes on after the speech
+                chunk += float_to_pcm16(room_noise((step - len(chunk)) // 2, k * step // 2))
+            return chunk
 
-        mic = asyncio.create_task(stream_microphone())
+        mic = asyncio.create_task(common.stream_in_real_time(peer, chunk_at, CHUNK_S, started))
         timing = None
         try:
             frames = await peer.until("response.audio_transcript.done", timeout=60)
@@ -102,8 +81,8 @@ async def one_turn(url: str, utterance: Utterance, timer: DecisionTimer | None =
         found = sum(w in heard for w in after) / max(1, len(after))
         result |= {"cut_off": found < CUT_OFF_BELOW, "pause_ms": utterance.pause_ms}
     else:
-        done_at = first_at(frames, "response.audio_transcript.done")
-        audio_at = first_at(frames, "response.audio.delta")
+        done_at = common.first_at(frames, "response.audio_transcript.done")
+        audio_at = common.first_at(frames, "response.audio.delta")
         result |= {
             "eos_to_transcript_s": None if done_at is None else done_at - speech_end,
             "eos_to_audio_s": None if audio_at is None else audio_at - speech_end,
@@ -158,14 +137,16 @@ def main(argv: list[str] | None = None) -> None:
     timer = DecisionTimer()
     modes = {mode: MODES[mode] for mode in args.modes}
     results: dict[str, list[dict]] = {mode: [] for mode in modes}
-    with running_server(provider="embedded", wait_for=("vad", "asr", "tts", "llm", "turn")) as srv:
+    with common.running_server(
+        provider="embedded", wait_for=("vad", "asr", "tts", "llm", "turn")
+    ) as srv:
         for mode, (kind, silence_ms) in modes.items():
-            create_project(srv, mode, project_config(kind, silence_ms))
+            common.create_project(srv, mode, project_config(kind, silence_ms))
         speech_floor.use_models_dir(srv.data_dir / "models")
-        asyncio.run(one_turn(ws_url(srv, "smart"), utterances[0]))  # warm-up
+        asyncio.run(one_turn(common.ws_url(srv, "smart"), utterances[0]))  # warm-up
         for index, utterance in enumerate(utterances):
             for mode in modes:  # interleaved: background load hits every mode alike
-                turn = asyncio.run(one_turn(ws_url(srv, mode), utterance, timer))
+                turn = asyncio.run(one_turn(common.ws_url(srv, mode), utterance, timer))
                 results[mode].append(turn)
             outcome = {m: results[m][-1].get("cut_off", results[m][-1].get("eos_to_audio_s"))
                        for m in modes}  # fmt: skip
@@ -178,7 +159,7 @@ def report(results: dict[str, list[dict]], decisions: list[tuple[float, float]])
     for mode, turns in results.items():
         paused = [t for t in turns if "cut_off" in t]
         complete = [t for t in turns if "cut_off" not in t]
-        rows = measured(
+        rows = common.measured(
             {
                 "eos -> transcript.done (complete ones)": [
                     t["eos_to_transcript_s"] for t in complete
@@ -187,16 +168,18 @@ def report(results: dict[str, list[dict]], decisions: list[tuple[float, float]])
             }
         )
         cut = sum(t["cut_off"] for t in paused) / len(paused) if paused else math.nan
-        print_table(f"turns: {mode}: false cut-offs {cut:.1%} of {len(paused)} paused", rows)
+        common.print_table(f"turns: {mode}: false cut-offs {cut:.1%} of {len(paused)} paused", rows)
         summary[mode] = {
             "cutoff_rate": cut,
-            "eos_to_transcript_p50": percentile(rows["eos -> transcript.done (complete ones)"], 50),
-            "eos_to_audio_p50": percentile(rows["eos -> first audio (complete ones)"], 50),
-            "eos_to_audio_p90": percentile(rows["eos -> first audio (complete ones)"], 90),
+            "eos_to_transcript_p50": common.percentile(
+                rows["eos -> transcript.done (complete ones)"], 50
+            ),
+            "eos_to_audio_p50": common.percentile(rows["eos -> first audio (complete ones)"], 50),
+            "eos_to_audio_p90": common.percentile(rows["eos -> first audio (complete ones)"], 90),
         }
     cpu = [c for c, _ in decisions]
     wall = [w for _, w in decisions]
-    print_table(
+    common.print_table(
         "detector decisions while an answer is synthesised",
         {"CPU time per decision": cpu, "wall time per decision": wall},
     )
@@ -212,8 +195,8 @@ def report(results: dict[str, list[dict]], decisions: list[tuple[float, float]])
     ratio = smart["eos_to_audio_p50"] / base["eos_to_audio_p50"]
     print(f"floor ({BASELINE}, same run): eos->audio p50 {base['eos_to_audio_p50']:.3f}s; "
           f"smart/floor ratio {ratio:.2f}")  # fmt: skip
-    decision_p99 = percentile(cpu, 99)
-    write_results("turns", {"summary": summary, "decisions": decisions, "turns": results})
+    decision_p99 = common.percentile(cpu, 99)
+    common.write_results("turns", {"summary": summary, "decisions": decisions, "turns": results})
     print(
         f"turns mode=smart cutoff_rate={smart['cutoff_rate']:.3f} "
         f"eos_to_audio_p50={smart['eos_to_audio_p50']:.3f} decision_p99={decision_p99:.3f}"

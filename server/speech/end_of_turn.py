@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from server.speech.models import ModelLoadError
+from server.speech.onnx_session import single_thread_session
 
 MODEL_RATE = 16000
 WINDOW_S = 8  # the model sees the last 8 s of the utterance
@@ -179,23 +180,8 @@ def bundled_model_path() -> Path:
 def load_end_of_turn(path: Path | None = None) -> SmartTurnModel:
     """Load Smart Turn (blocking, ~0.2 s). Raises `ModelLoadError` saying how to fix it."""
     model_path = bundled_model_path() if path is None else Path(path)
-    if not model_path.is_file():
-        raise ModelLoadError(
-            f"end-of-turn model: file not found: {model_path}; install: {INSTALL_HINT}"
-        )
+    session = single_thread_session(model_path, "end-of-turn model", f"install: {INSTALL_HINT}")
     try:
-        import onnxruntime
-    except ImportError as exc:
-        raise ModelLoadError("onnxruntime is not installed: pip install onnxruntime") from exc
-    options = onnxruntime.SessionOptions()
-    # One thread: a decision is ~30 ms, and Whisper and Piper need the other core.
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 4
-    try:
-        session = onnxruntime.InferenceSession(
-            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
         model = SmartTurnModel(session, model_path)
         model.probability(np.zeros(MODEL_RATE // 2, dtype=np.float32))  # fails now, not mid-turn
     except Exception as exc:
