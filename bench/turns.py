@@ -144,13 +144,17 @@ def main(argv: list[str] | None = None) -> None:
             common.create_project(srv, mode, project_config(kind, silence_ms))
         speech_floor.use_models_dir(srv.data_dir / "models")
         asyncio.run(one_turn(common.ws_url(srv, "smart"), utterances[0]))  # warm-up
-        for index, utterance in enumerate(utterances):
-            for mode in modes:  # interleaved: background load hits every mode alike
-                turn = asyncio.run(one_turn(common.ws_url(srv, mode), utterance, timer))
-                results[mode].append(turn)
-            outcome = {m: results[m][-1].get("cut_off", results[m][-1].get("eos_to_audio_s"))
-                       for m in modes}  # fmt: skip
-            print(f"{index + 1}/{len(utterances)} {utterance.name} {outcome}", flush=True)
+        try:
+            for index, utterance in enumerate(utterances):
+                turns = {}
+                for mode in modes:  # interleaved: background load hits every mode alike
+                    turns[mode] = asyncio.run(one_turn(common.ws_url(srv, mode), utterance, timer))
+                for mode, turn in turns.items():  # an utterance counts in all modes or none
+                    results[mode].append(turn)
+                outcome = {m: t.get("cut_off", t.get("eos_to_audio_s")) for m, t in turns.items()}
+                print(f"{index + 1}/{len(utterances)} {utterance.name} {outcome}", flush=True)
+        except KeyboardInterrupt:  # Ctrl-C: report the utterances measured so far
+            print(f"interrupted: reporting {len(results[next(iter(modes))])} utterances")
     report(results, timer.decisions)
 
 
