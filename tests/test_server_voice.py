@@ -112,7 +112,9 @@ async def test_partial_transcripts_grow_then_the_final_one(
         "and whether I should rebalance my savings account"
     )
     async with session(speech_server, "partials", "u-partial") as peer:
-        await speak(peer, tts.synthesize(sentence, rate) + silence(1000, rate), rate, realtime=4.0)
+        # At the pace of speech: faster, a busy machine decodes only once or twice
+        # before the sentence is over (it failed that way, on main too, at 4x).
+        await speak(peer, tts.synthesize(sentence, rate) + silence(1000, rate), rate, realtime=1.0)
         frames = await peer.until("response.audio_transcript.done", timeout=60)
         await peer.until("response.done", timeout=60)
     partials = [f["delta"] for f in frames if f["type"] == "response.audio_transcript.delta"]
