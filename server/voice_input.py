@@ -112,7 +112,6 @@ class VoiceInput:
         )
         self._judged = -1  # length of the draft last put to the end-of-turn detector
         self._judgement: asyncio.Task[None] | None = None
-        self._pause_limit_ms: float | None = None  # a verdict's shorter limit for this pause
         self.session: RealtimeSession | None = None
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
@@ -191,7 +190,6 @@ class VoiceInput:
             else:
                 self._start_draft()
                 self._start_judgement()
-                await self._end_if_pause_limit_passed()
 
     def _start_partial(self) -> None:
         """Re-decode the growing utterance in the background, one decode at a time."""
@@ -219,7 +217,6 @@ class VoiceInput:
         self._draft = (len(audio), asyncio.create_task(self._timed_transcribe(audio)))
 
     def _drop_draft(self) -> None:
-        self._pause_limit_ms = None
         if self._draft is not None:
             self._draft[1].cancel()  # a decode not started yet never runs
             self._draft = None
@@ -259,26 +256,15 @@ class VoiceInput:
             return  # the draft was dropped: speech resumed or the turn ended
         verdict = decide(probability, text)
         log.debug("end of turn: %s %r", verdict, text)
+        if not verdict.complete:
+            return  # keep listening; silence_ms of silence still ends the turn
         async with self._turn_lock:
             current = self._draft is not None and self._draft[0] == length
             if turn_id != self._turn_id or not current:
                 return
-            if verdict.complete:
-                await self._end_now()
-            else:  # keep listening; silence_ms (or the verdict's limit) of silence ends it
-                self._pause_limit_ms = verdict.pause_limit_ms
-                await self._end_if_pause_limit_passed()
-
-    async def _end_if_pause_limit_passed(self) -> None:
-        limit = self._pause_limit_ms
-        if limit is not None and self.detector.quiet_ms >= limit:
-            await self._end_now()
-
-    async def _end_now(self) -> None:
-        """End the turn in this pause (the turn lock is held)."""
-        speech_end = time.monotonic() - self.detector.quiet_ms / 1000
-        if self.detector.end_now():
-            await self._finish_turn(speech_end)
+            speech_end = time.monotonic() - self.detector.quiet_ms / 1000
+            if self.detector.end_now():
+                await self._finish_turn(speech_end)
 
     async def _timed_transcribe(self, audio: bytes) -> tuple[str, float]:
         def run() -> tuple[str, float]:

@@ -41,7 +41,6 @@ MODEL_RATE = 16000
 WINDOW_S = 8  # the model sees the last 8 s of the utterance
 COMPLETE_AT = 0.5  # the model's own threshold
 PHONE_DIGITS = 7  # a digit string this long may be a whole phone number
-AUDIO_DOUBT_MS = 600  # silence that ends a turn only the audio model thinks unfinished
 MODEL_FILE = "smart-turn-v3.2-cpu.onnx"
 MODEL_PACKAGE = "pipecat-ai==1.14.0"
 INSTALL_HINT = f"pip install --no-deps {MODEL_PACKAGE} (only its model file is used)"
@@ -90,8 +89,7 @@ class Verdict:
 
     complete: bool
     probability: float  # Smart Turn's probability that the turn is complete
-    reason: str  # "question", "words", "no words", "audio"
-    pause_limit_ms: float | None = None  # not complete: silence that still ends it (None: any)
+    reason: str  # "question", "words", "audio"
 
 
 def words_signal(text: str) -> bool | None:
@@ -139,12 +137,7 @@ def decide(probability: float, text: str) -> Verdict:
         # Nothing recognisable (noise, a cough): nothing to wait for, and a turn
         # with no words gets no answer anyway.
         return Verdict(True, probability, "no words")
-    if probability >= COMPLETE_AT:
-        return Verdict(True, probability, "audio")
-    # Only the audio doubts it. On voices unlike its training data the model often
-    # does (bench.turns), so the doubt buys a pause of the old default length, not
-    # the whole `silence_ms` that unfinished words get.
-    return Verdict(False, probability, "audio", pause_limit_ms=AUDIO_DOUBT_MS)
+    return Verdict(probability >= COMPLETE_AT, probability, "audio")
 
 
 class SmartTurnModel:
