@@ -8,6 +8,7 @@ so every timestamp here is taken when a frame is *received* by the peer.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import math
@@ -16,7 +17,7 @@ import resource
 import tempfile
 import time
 import uuid as uuidlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -204,6 +205,18 @@ class TimedPeer:
                 raise RuntimeError(f"server error: {frame}")
             if frame.get("type") == frame_type:
                 return frames
+
+
+async def stream_in_real_time(
+    peer: TimedPeer, chunk_at: Callable[[int], bytes], chunk_s: float, started: float
+) -> None:
+    """Send ``chunk_at(k)`` as append k at ``started + k * chunk_s``, like a live microphone."""
+    sent = 0
+    while True:
+        audio = base64.b64encode(chunk_at(sent)).decode()
+        await peer.send({"type": "input_audio_buffer.append", "audio": audio})
+        sent += 1
+        await asyncio.sleep(max(0.0, started + sent * chunk_s - time.monotonic()))
 
 
 def first_at(frames: list[tuple[float, dict[str, Any]]], frame_type: str) -> float | None:

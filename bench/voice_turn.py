@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from bench.common import (
     print_table,
     running_server,
     single_agent_config,
+    stream_in_real_time,
     summarize,
     summary_line,
     write_results,
@@ -59,22 +59,12 @@ def recording(question: str) -> tuple[bytes, float]:
 async def one_turn(url: str, pcm: bytes, speech_end_offset: float) -> dict[str, Any]:
     async with TimedPeer.open(url) as peer:
         step = int(CHUNK_S * RATE) * 2
-        silence = bytes(step)
         started = time.monotonic()
 
-        async def stream_microphone() -> None:
-            offset, sent = 0, 0
-            while True:  # real time: chunk k leaves at started + k * CHUNK_S
-                chunk = pcm[offset : offset + step] if offset < len(pcm) else silence
-                chunk = chunk.ljust(step, b"\0")
-                offset += step
-                await peer.send(
-                    {"type": "input_audio_buffer.append", "audio": base64.b64encode(chunk).decode()}
-                )
-                sent += 1
-                await asyncio.sleep(max(0.0, started + sent * CHUNK_S - time.monotonic()))
+        def chunk_at(k: int) -> bytes:
+            return pcm[k * step : (k + 1) * step].ljust(step, b"\0")  # then silence
 
-        mic = asyncio.create_task(stream_microphone())
+        mic = asyncio.create_task(stream_in_real_time(peer, chunk_at, CHUNK_S, started))
         try:
             frames = await peer.until("response.audio_transcript.done", timeout=60)
             mic.cancel()  # a push-to-talk client stops sending once the turn is taken

@@ -20,6 +20,18 @@ if [ ${#MISSING[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${MISSING[@]}" >/dev/null
 fi
 
+# espeak-ng and sox: a second synthetic voice and a simulated room for the speech
+# tests and bench.turns.
+missing=""
+for tool in espeak-ng sox; do command -v "$tool" >/dev/null || missing="$missing $tool"; done
+if [ -n "$missing" ]; then
+  echo "setup: installing$missing (test voices and room simulation)"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+
 PYTHON="${PYTHON:-python3}"
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   echo "setup: Python 3.11 or newer is needed (found $("$PYTHON" --version 2>&1))" >&2
@@ -34,4 +46,11 @@ fi
 export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}"
 echo "setup: installing the project and its models into .venv"
 .venv/bin/python -m pip install -q -e ".[dev]"
+# The end-of-turn model (Smart Turn v3.2, 8.7 MB ONNX) ships inside the pipecat-ai
+# wheel. Only that file is used, so the wheel goes in without its ~28 dependencies
+# (numba, llvmlite, openai, aiohttp, Pillow, ...), which the engine never imports.
+if ! .venv/bin/python -m pip show -q pipecat-ai >/dev/null 2>&1; then
+  echo "setup: installing the end-of-turn model (pipecat-ai wheel, without its dependencies)"
+  .venv/bin/python -m pip install -q --no-deps "pipecat-ai==1.14.0"
+fi
 echo "setup: done"

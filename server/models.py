@@ -21,12 +21,13 @@ from server.speech import defaults
 
 if TYPE_CHECKING:
     from server.speech.asr import SpeechRecognizer
+    from server.speech.end_of_turn import SmartTurnModel
     from server.speech.tts import TextToSpeech
     from server.speech.vad import VadModel
 
 T = TypeVar("T")
 
-MODEL_NAMES = ("vad", "asr", "tts", "llm")
+MODEL_NAMES = ("vad", "asr", "tts", "llm", "turn")
 
 
 class ModelRegistry:
@@ -68,6 +69,12 @@ class ModelRegistry:
         is_default = (voice, speed) == (defaults.TTS_VOICE, defaults.TTS_SPEED)
         key = "tts" if is_default else f"tts:{voice}@{speed:g}"
         return self._get(key, lambda: load_tts(voice, speed, search_dir=self.models_dir / "voices"))
+
+    def end_of_turn(self) -> SmartTurnModel:
+        """Smart Turn, for `turn_detection.mode: smart` (an error here means silence mode)."""
+        from server.speech.end_of_turn import load_end_of_turn
+
+        return self._get("turn", load_end_of_turn)
 
     def llm_model(self, model: str = "") -> Any:
         """The ``llama_cpp.Llama`` for the bundled GGUF ("" = bundled) or a local .gguf path."""

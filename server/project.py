@@ -23,6 +23,7 @@ LLM_PROVIDERS = llm_defaults.PROVIDERS
 SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 ASR_ENGINES = ("whisper", "openai")
 TTS_ENGINES = ("piper", "openai", "none")
+TURN_MODES = ("smart", "silence")  # see server/speech/end_of_turn.py
 # engine "openai": an OpenAI-compatible /v1/audio endpoint; these defaults are OpenAI's names
 REMOTE_ASR_MODEL, REMOTE_TTS_MODEL, REMOTE_VOICE = "whisper-1", "tts-1", "alloy"
 
@@ -86,9 +87,10 @@ class SpeechSpec:
     tts_engine: str = speech_defaults.TTS_ENGINE
     tts_voice: str = speech_defaults.TTS_VOICE
     tts_speed: float = speech_defaults.TTS_SPEED
-    silence_ms: int = speech_defaults.SILENCE_MS
+    silence_ms: int = speech_defaults.SILENCE_MS  # smart mode: the upper limit
     barge_in: bool = False
     min_speech_ms: int = speech_defaults.MIN_SPEECH_MS
+    turn_mode: str = speech_defaults.TURN_MODE
     asr_endpoint: dict[str, Any] | None = None  # engine "openai": base_url, model, ...
     tts_endpoint: dict[str, Any] | None = None
 
@@ -178,6 +180,9 @@ def _check_speech(check: Checker, value: Any) -> SpeechSpec:
     rate = sc.get("sample_rate")
     at = "speech_config."
     remote_asr, remote_tts = asr.get("engine") == "openai", tts.get("engine") == "openai"
+    turn_mode = check.choice(
+        turns.get("mode"), at + "turn_detection.mode", defaults.turn_mode, TURN_MODES
+    )
     return SpeechSpec(
         sample_rate=rate if rate in SAMPLE_RATES else defaults.sample_rate,
         asr_engine=check.choice(
@@ -207,7 +212,7 @@ def _check_speech(check: Checker, value: Any) -> SpeechSpec:
         silence_ms=check.number(
             turns.get("silence_ms"),
             at + "turn_detection.silence_ms",
-            defaults.silence_ms,
+            speech_defaults.SMART_LIMIT_MS if turn_mode == "smart" else defaults.silence_ms,
             100,
             5000,
             integer=True,
@@ -227,6 +232,7 @@ def _check_speech(check: Checker, value: Any) -> SpeechSpec:
             3000,
             integer=True,
         ),
+        turn_mode=turn_mode,
     )
 
 

@@ -7,6 +7,13 @@ the utterance is re-transcribed at most every ~0.5 s of new audio and sent as
 ends after ``silence_ms`` of silence, or when the client stops recording
 (a commit followed by no more audio); the final transcript becomes a query.
 
+In ``turn_detection.mode: smart`` (the default) the engine does not wait out
+``silence_ms``: after ``PROBE_MS`` of silence it asks the end-of-turn detector
+(`server.speech.end_of_turn`: Smart Turn on the audio plus the draft transcript
+of the same audio), off the event loop. Complete: the turn ends now, with the
+draft as its transcript. Not complete: it keeps listening, and ``silence_ms``
+of silence still ends the turn, so no turn is ever held open.
+
 Recognition never holds up the audio worker: partial transcripts decode in
 the background (one at a time), and once the user has been quiet briefly the
 utterance is transcribed as a *draft* during the rest of the silence window,
@@ -30,6 +37,7 @@ import logging
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from protocol import events
@@ -67,6 +75,7 @@ log = logging.getLogger(__name__)
 
 PARTIAL_EVERY_S = 0.5  # re-decode the growing utterance at most this often (of new audio)
 RECORDING_STOPPED_S = 0.4  # a commit with no audio after it for this long ends the turn
+PROBE_MS = 160  # smart mode: silence after speech before the end-of-turn detector is asked
 _BACKCHANNEL_TEXT = (
     "uh huh uh-huh mhm mm hmm mm-hmm hm ok okay yeah yep yes right sure alright cool "
     "nice great wow oh ah i see got it"
@@ -82,6 +91,10 @@ T = TypeVar("T")
 async def _recognise(work: Callable[..., T], *args: Any, slack_s: float = 0.0) -> T:
     deadline = time.monotonic() + slack_s
     return await recognition_executor().run(deadline, work, *args)
+
+
+# End-of-turn decisions (~30 ms each) must not queue behind a decode either.
+_DECISION_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="end-of-turn")
 
 
 def words_of(text: str) -> list[str]:
@@ -107,18 +120,22 @@ def is_echo(heard: str, playing: str) -> bool:
 class VoiceInput:
     """Speech in for one session; `handle` takes the audio-related client events."""
 
-    def __init__(self, speech: SpeechSpec, vad: Any, asr: Any) -> None:
-        from server.speech.turns import TurnDetector
+    def __init__(self, speech: SpeechSpec, vad: Any, asr: Any, end_of_turn: Any = None) -> None:
+        from server.speech.turns import TAIL_MS, TurnDetector
 
         self.spec = speech
         self.sample_rate = speech.sample_rate
         self.asr = asr
+        self.end_of_turn = end_of_turn  # None: silence mode
         self.detector = TurnDetector(
             vad,
             speech.sample_rate,
             silence_ms=speech.silence_ms,
             min_speech_ms=speech.min_speech_ms,
+            tail_ms=TAIL_MS if end_of_turn is None else PROBE_MS,
         )
+        self._judged = -1  # length of the draft last put to the end-of-turn detector
+        self._judgement: asyncio.Task[None] | None = None
         self.session: ListeningSession | None = None
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
@@ -139,7 +156,8 @@ class VoiceInput:
 
     def close(self) -> None:
         draft = self._draft[1] if self._draft else None
-        for task in (self._worker, self._commit_check, self._partial_task, draft):
+        tasks = (self._worker, self._commit_check, self._partial_task, draft, self._judgement)
+        for task in tasks:
             if task is not None:
                 task.cancel()
 
@@ -191,9 +209,11 @@ class VoiceInput:
             if self._responding() and self.spec.barge_in and not self._barge_checked:
                 await self._maybe_barge_in()
             if update.speech_active:
+                self._drop_draft()  # the user goes on: that draft is not the turn
                 self._start_partial()
             else:
                 self._start_draft()
+                self._start_judgement()
 
     def _start_partial(self) -> None:
         """Re-decode the growing utterance in the background, one decode at a time."""
@@ -221,6 +241,56 @@ class VoiceInput:
         if audio is None or (self._draft is not None and self._draft[0] == len(audio)):
             return
         self._draft = (len(audio), asyncio.create_task(self._timed_transcribe(audio)))
+
+    def _drop_draft(self) -> None:
+        if self._draft is not None:
+            self._draft[1].cancel()  # a decode not started yet never runs
+            self._draft = None
+
+    def _start_judgement(self) -> None:
+        """Smart mode: ask whether this pause ends the turn (once per pause)."""
+        if self.end_of_turn is None or self._draft is None or self._draft[0] == self._judged:
+            return
+        audio = self.detector.pending_utterance()
+        if audio is None:
+            return
+        self._judged, draft = self._draft
+        self._judgement = asyncio.create_task(
+            self._judge(self._judged, draft, audio, self._turn_id)
+        )
+
+    async def _judge(
+        self, length: int, draft: asyncio.Task[tuple[str, float]], audio: bytes, turn_id: int
+    ) -> None:
+        from server.speech.end_of_turn import decide
+        from server.speech.pcm import pcm16_to_float, resample
+
+        model = self.end_of_turn
+        audio16k = resample(pcm16_to_float(audio), self.sample_rate, 16000)
+        loop = asyncio.get_running_loop()
+        try:
+            probability, _cpu_s = await loop.run_in_executor(
+                _DECISION_POOL, model.timed_probability, audio16k
+            )
+        except Exception as exc:  # never hold a turn on a broken model: silence mode
+            log.warning("end-of-turn detector failed, silence mode from now on: %s", exc)
+            self.end_of_turn = None
+            return
+        try:
+            text, _asr_s = await asyncio.shield(draft)
+        except (asyncio.CancelledError, Exception):
+            return  # the draft was dropped: speech resumed or the turn ended
+        verdict = decide(probability, text)
+        log.debug("end of turn: %s %r", verdict, text)
+        if not verdict.complete:
+            return  # keep listening; silence_ms of silence still ends the turn
+        async with self._turn_lock:
+            current = self._draft is not None and self._draft[0] == length
+            if turn_id != self._turn_id or not current:
+                return
+            speech_end = time.monotonic() - self.detector.quiet_ms / 1000
+            if self.detector.end_now():
+                await self._finish_turn(speech_end)
 
     async def _timed_transcribe(self, audio: bytes) -> tuple[str, float]:
         def run() -> tuple[str, float]:
@@ -264,9 +334,8 @@ class VoiceInput:
 
     def _reset_turn(self) -> None:
         self._turn_id += 1
-        if self._draft is not None:
-            self._draft[1].cancel()  # the decode finishes in its thread; its result is unused
-            self._draft = None
+        self._drop_draft()  # a running decode finishes in its thread; its result is unused
+        self._judged = -1
         self._last_partial_bytes = 0
         self._last_partial = ""
         self._barge_checked = False

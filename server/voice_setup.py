@@ -42,7 +42,7 @@ class SpeechServices:
 
     def preload_in_background(self) -> None:
         """Load models at start without delaying the server: /healthz shows progress."""
-        names = ["vad", "asr", "tts"] if self.speech_enabled else []
+        names = ["vad", "asr", "tts", "turn"] if self.speech_enabled else []
         if self.settings.default_provider == "embedded":
             names.append("llm")
         if not names:
@@ -101,12 +101,28 @@ class SpeechServices:
             vad, asr = await asyncio.gather(
                 asyncio.to_thread(self.registry.vad), self._recognizer(speech)
             )
-            listener = VoiceInput(speech, vad, asr)
+            listener = VoiceInput(speech, vad, asr, end_of_turn=await self._end_of_turn(speech))
             if speech.asr_endpoint is not None:
                 asr.report = _reporter(asyncio.get_running_loop(), listener)
         except ModelLoadError as exc:
             problems.append(f"speech input is off for this session: {exc}")
         return out, listener, problems
+
+    async def _end_of_turn(self, speech: Any) -> Any:
+        """Smart Turn for a smart-mode session, or None: silence mode (see /healthz "turn").
+
+        No `error` frame: the published SDK ends the session on one, and the
+        turn still works, with `silence_ms` of silence ending it.
+        """
+        from server.model_loading import ModelLoadError
+
+        if speech.turn_mode != "smart":
+            return None
+        try:
+            return await asyncio.to_thread(self.registry.end_of_turn)
+        except ModelLoadError as exc:
+            log.warning("turn detection falls back to silence mode: %s", exc)
+            return None
 
     async def _voice(self, speech: Any) -> Any:
         """Piper in this process, or an OpenAI-compatible speech endpoint (``engine: openai``)."""

@@ -102,7 +102,32 @@ def test_speech_defaults_when_absent() -> None:
     del config["speech_config"]
     speech = validate_config(config).speech
     assert (speech.sample_rate, speech.tts_engine, speech.asr_engine) == (16000, "piper", "whisper")
-    assert (speech.silence_ms, speech.barge_in, speech.min_speech_ms) == (600, False, 300)
+    assert (speech.silence_ms, speech.barge_in, speech.min_speech_ms) == (2000, False, 300)
+    assert speech.turn_mode == "smart"  # silence_ms is then the longest pause kept open
+
+
+@pytest.mark.parametrize(
+    ("turns", "expected"),
+    [
+        ({"mode": "silence"}, ("silence", 600)),
+        ({"mode": "smart", "silence_ms": 1500}, ("smart", 1500)),
+        ({"mode": "silence", "silence_ms": 300}, ("silence", 300)),
+    ],
+)
+def test_turn_mode_and_its_silence_default(turns: dict, expected: tuple) -> None:
+    config = flow_config("A")
+    config["speech_config"] = {"turn_detection": turns}
+    speech = validate_config(config).speech
+    assert (speech.turn_mode, speech.silence_ms) == expected
+
+
+@pytest.mark.parametrize("mode", ["clever", "", 1, True, ["smart"]])
+def test_a_bad_turn_mode_is_named_with_its_key_path(mode: object) -> None:
+    config = flow_config("A")
+    config["speech_config"] = {"turn_detection": {"mode": mode}}
+    (error,) = errors_of(config)
+    assert error.startswith("speech_config.turn_detection.mode: unsupported value")
+    assert "smart, silence" in error
 
 
 def test_speech_keys_are_checked() -> None:

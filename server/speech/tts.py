@@ -38,7 +38,7 @@ def speakable_text(text: str) -> str:
 class TextToSpeech:
     """A loaded Piper voice. `synthesize` is blocking and thread-safe."""
 
-    def __init__(self, voice: Any, name: str, speed: float = 1.0) -> None:
+    def __init__(self, voice: Any, name: str, speed: float = 1.0, varied: bool = True) -> None:
         from piper import SynthesisConfig
 
         self._voice = voice
@@ -47,6 +47,8 @@ class TextToSpeech:
         self.native_rate: int = int(voice.config.sample_rate)
         base_scale = voice.config.length_scale or 1.0
         self._config = SynthesisConfig(length_scale=base_scale / speed, volume=_VOLUME)
+        if not varied:  # Piper samples noise on every call; without it, same text, same audio
+            self._config.noise_scale = self._config.noise_w_scale = 0.0
         # espeak-ng (Piper's phonemizer) keeps global state, so phonemizing is
         # serialised; the ONNX runs are not, so synthesis workers
         # (`server/speech/scheduler.py`) can use one core each.
@@ -146,7 +148,10 @@ def _load_voice(model: Path, config: Path) -> Any:
 
 
 def load_tts(
-    voice: str = BUNDLED_VOICE, speed: float = 1.0, search_dir: Path | None = None
+    voice: str = BUNDLED_VOICE,
+    speed: float = 1.0,
+    search_dir: Path | None = None,
+    varied: bool = True,
 ) -> TextToSpeech:
     """Load a Piper voice (blocking, ~0.5 s). Raises `ModelLoadError` saying how to fix it."""
     if isinstance(speed, bool) or not isinstance(speed, int | float):
@@ -164,4 +169,4 @@ def load_tts(
         raise ModelLoadError(
             f"TTS voice {voice!r}: file damaged or not a Piper voice: {model} ({exc})"
         ) from exc
-    return TextToSpeech(piper_voice, name=voice, speed=float(speed))
+    return TextToSpeech(piper_voice, name=voice, speed=float(speed), varied=varied)

@@ -44,6 +44,7 @@ class TurnDetector:
         silence_ms: int = 600,
         min_speech_ms: int = 300,
         max_utterance_ms: int = 30_000,
+        tail_ms: int = TAIL_MS,
     ) -> None:
         self.sample_rate = check_sample_rate(sample_rate)
         for name, value in (
@@ -60,6 +61,7 @@ class TurnDetector:
         self.silence_ms = float(silence_ms)
         self.min_speech_ms = float(min_speech_ms)
         self.max_utterance_ms = float(max_utterance_ms)
+        self.tail_ms = float(tail_ms)  # also when `pending_utterance` becomes available
         self._vad = vad
         self._samples_per_window = WINDOW * self.sample_rate / VAD_RATE
         self.reset()
@@ -93,11 +95,11 @@ class TurnDetector:
     def pending_utterance(self) -> bytes | None:
         """The utterance as `utterance` will give it if the turn ends in this silence; else None.
 
-        Available once ``TAIL_MS`` of silence follows speech (the kept audio is
+        Available once ``tail_ms`` of silence follows speech (the kept audio is
         complete then), so the caller can transcribe during the rest of the
         silence window instead of after it. None while speech goes on.
         """
-        if not self.has_speech or self._speaking or self._silence_ms < TAIL_MS:
+        if not self.has_speech or self._speaking or self._silence_ms < self.tail_ms:
             return None
         return bytes(self._audio[self._byte_index(self._utterance_start) : self._tail_end()])
 
@@ -105,6 +107,22 @@ class TurnDetector:
     def has_speech(self) -> bool:
         """Whether ``min_speech_ms`` of speech has been heard in this utterance."""
         return self._in_utterance and self._speech_ms >= self.min_speech_ms
+
+    @property
+    def quiet_ms(self) -> float:
+        """Silence heard since the last speech of the current utterance."""
+        return self._silence_ms if self._in_utterance else 0.0
+
+    def end_now(self) -> bool:
+        """Close the utterance in this silence (the caller decided the turn is over).
+
+        Afterwards `utterance` gives exactly what `pending_utterance` gave. False
+        (and nothing changes) when there is no such utterance: speech resumed.
+        """
+        if self.pending_utterance() is None:
+            return False
+        self._finish()
+        return True
 
     @property
     def speech_active(self) -> bool:
@@ -178,7 +196,8 @@ class TurnDetector:
 
     def _tail_end(self) -> int:
         """Byte offset in the buffer just after the kept tail of silence after the last speech."""
-        return self._byte_index(self._last_speech_end + round(TAIL_MS * self.sample_rate / 1000))
+        tail = round(self.tail_ms * self.sample_rate / 1000)
+        return self._byte_index(self._last_speech_end + tail)
 
     def _finish(self) -> None:
         """Close the utterance: keep its audio up to a short tail after the last speech."""

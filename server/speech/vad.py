@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from server.model_loading import ModelLoadError
+from server.speech.onnx_session import single_thread_session
 
 VAD_RATE = 16000
 WINDOW = 512  # samples per scored window at 16 kHz (32 ms)
@@ -88,21 +89,5 @@ def silero_path() -> Path:
 def load_vad(path: Path | None = None) -> VadModel:
     """Load the Silero VAD (blocking, ~0.1 s). Raises `ModelLoadError` saying how to fix it."""
     model_path = silero_path() if path is None else Path(path)
-    if not model_path.is_file():
-        raise ModelLoadError(f"VAD model: file not found: {model_path}; reinstall: {INSTALL_HINT}")
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise ModelLoadError(f"onnxruntime is not installed: {INSTALL_HINT}") from exc
-    options = onnxruntime.SessionOptions()
-    # Each call scores a few windows; one thread avoids contention with ASR/TTS.
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 4
-    try:
-        session = onnxruntime.InferenceSession(
-            str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-    except Exception as exc:
-        raise ModelLoadError(f"VAD model: file damaged: {model_path} ({exc})") from exc
+    session = single_thread_session(model_path, "VAD model", f"reinstall: {INSTALL_HINT}")
     return VadModel(session, model_path)

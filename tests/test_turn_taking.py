@@ -1,0 +1,221 @@
+"""Turn-taking with real models: a pause mid-sentence is waited out, a finished question is not.
+
+The server runs Silero VAD, Whisper, Smart Turn and the echo LLM. Speech comes
+from two synthesisers (Piper without sampling noise, and espeak-ng), put in a
+simulated room (reverberation and a noise bed) by `bench.turn_set`, and is
+streamed at real speed where the decision races the audio.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jiwer
+import numpy as np
+import pytest
+
+from app.engine import EngineProcess
+from bench.turn_set import RATE, espeak, reverberate, room_noise
+from bench.turns import spoken_words
+from server.model_loading import ModelLoadError
+from server.speech.end_of_turn import decide, load_end_of_turn, words_signal
+from server.speech.pcm import float_to_pcm16, pcm16_to_float
+from server.speech.tts import load_tts
+from tests.speech_helpers import words
+from tests.test_server_voice import speak, voice_config
+from tests.wire import create, session
+
+FIRST = "My phone number is five five five"
+SECOND = "one two three four."
+QUESTION = "What time does the pool open?"
+
+
+@pytest.fixture(scope="module")
+def piper():  # type: ignore[no-untyped-def]
+    return load_tts(varied=False)
+
+
+def voice(name: str, text: str, piper: Any) -> np.ndarray:
+    if name == "piper":
+        return pcm16_to_float(piper.synthesize(text, RATE))
+    return espeak(text, 160)
+
+
+def in_room(*parts: np.ndarray, pause_ms: int = 0, tail_ms: int = 0) -> bytes:
+    """The parts with ``pause_ms`` between them and ``tail_ms`` after, reverberant and noisy."""
+    gap = np.zeros(RATE * pause_ms // 1000, dtype=np.float32)
+    pieces = [np.zeros(RATE // 5, dtype=np.float32)]
+    for part in parts:
+        pieces += [part, gap]
+    pieces[-1] = np.zeros(RATE * tail_ms // 1000, dtype=np.float32)
+    wet = reverberate(np.concatenate(pieces))
+    return float_to_pcm16(wet + room_noise(wet.size))
+
+
+def turn_config(mode: str, silence_ms: int) -> dict[str, Any]:
+    config = voice_config("Assistant", rate=RATE, tts_engine="none")
+    config["speech_config"]["turn_detection"] |= {"mode": mode, "silence_ms": silence_ms}
+    return config
+
+
+async def transcripts_of(
+    server: EngineProcess, project: str, pcm: bytes, *, count: int
+) -> list[str]:
+    """Stream ``pcm`` at real speed; the first ``count`` final transcripts of the session."""
+    async with session(server, project, f"u-{project}") as peer:
+        await speak(peer, pcm, RATE, chunk_ms=50, realtime=1.0)
+        texts = []
+        while len(texts) < count:
+            frame = await peer.recv(timeout=60)
+            if frame["type"] == "response.audio_transcript.done":
+                texts.append(frame["text"])
+    return texts
+
+
+# -- the decision on its own ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I want apples, bananas and", "Please book me a flight to the", "I'd like, um...",
+     "My number is five, five, five.", "The code is 739.", "Let me think."],
+)  # fmt: skip
+def test_unfinished_words_keep_the_turn_open_whatever_the_audio_says(text: str) -> None:
+    assert words_signal(text) is False
+    assert not decide(0.99, text).complete
+
+
+@pytest.mark.parametrize("text", ["How far is the moon?", "What is it for?", "Where is it?"])
+def test_a_question_ends_the_turn_even_when_the_audio_model_doubts(text: str) -> None:
+    assert decide(0.1, text).complete
+
+
+def test_without_cues_in_the_words_the_audio_model_decides() -> None:
+    assert decide(0.9, "I need a taxi to the station.").complete
+    assert not decide(0.2, "I need a taxi to the station.").complete
+    assert decide(0.2, "My phone number is 555-1234.").reason == "audio"  # seven digits: maybe done
+
+
+def test_the_model_scores_clipped_noisy_and_silent_audio_without_failing() -> None:
+    model = load_end_of_turn()
+    rng = np.random.default_rng(0)
+    clipped = np.clip(espeak("What time does the pool open?", 160) * 20, -1, 1)
+    for audio in (clipped, rng.standard_normal(RATE * 3) * 0.3, np.zeros(RATE), np.zeros(0)):
+        probability = model.probability(np.asarray(audio, dtype=np.float32))
+        assert 0.0 <= probability <= 1.0
+
+
+def test_a_damaged_model_file_is_named(tmp_path: Path) -> None:
+    broken = tmp_path / "smart-turn.onnx"
+    broken.write_bytes(b"not an onnx model")
+    with pytest.raises(ModelLoadError, match=r"file damaged: .*smart-turn\.onnx"):
+        load_end_of_turn(broken)
+
+
+# -- the engine, end to end --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["piper", "espeak"])
+async def test_a_pause_mid_number_is_waited_out_in_smart_mode_and_cut_in_silence_300(
+    speech_server: EngineProcess, piper: Any, name: str
+) -> None:
+    pcm = in_room(voice(name, FIRST, piper), voice(name, SECOND, piper), pause_ms=900,
+                  tail_ms=2500)  # fmt: skip
+    create(speech_server, f"smart-{name}", turn_config("smart", 2000))
+    create(speech_server, f"silence-{name}", turn_config("silence", 300))
+
+    (smart,) = await transcripts_of(speech_server, f"smart-{name}", pcm, count=1)
+    cut, rest = await transcripts_of(speech_server, f"silence-{name}", pcm, count=2)
+
+    assert "phone" in spoken_words(smart) and "4" in spoken_words(smart)  # one turn, all of it
+    assert "phone" in spoken_words(cut) and "4" not in spoken_words(cut)  # ended in the pause
+    assert "4" in spoken_words(rest)
+
+
+@pytest.mark.parametrize("name", ["piper", "espeak"])
+async def test_a_finished_question_ends_the_turn_long_before_silence_ms(
+    speech_server: EngineProcess, piper: Any, name: str
+) -> None:
+    # 1.5 s of room noise after the question, then nothing: with silence_ms at
+    # 5000 only the end-of-turn detector can end this turn.
+    pcm = in_room(voice(name, QUESTION, piper), tail_ms=1500)
+    create(speech_server, f"done-{name}", turn_config("smart", 5000))
+    (text,) = await transcripts_of(speech_server, f"done-{name}", pcm, count=1)
+    assert jiwer.wer(words(QUESTION), words(text)) <= 0.35
+
+
+async def test_clipped_speech_still_ends_its_turn_in_smart_mode(
+    speech_server: EngineProcess, piper: Any
+) -> None:
+    loud = np.clip(voice("espeak", QUESTION, piper) * 20, -1, 1)  # a microphone overdriven
+    create(speech_server, "clipped", turn_config("smart", 5000))
+    (text,) = await transcripts_of(speech_server, "clipped", in_room(loud, tail_ms=1500), count=1)
+    assert "pool" in words(text) or "open" in words(text)
+
+
+async def test_the_same_audio_gives_nothing_in_silence_mode_with_that_limit(
+    speech_server: EngineProcess, piper: Any
+) -> None:
+    pcm = in_room(voice("piper", QUESTION, piper), tail_ms=1500)
+    create(speech_server, "done-silence", turn_config("silence", 5000))
+    async with session(speech_server, "done-silence", "u-done-silence") as peer:
+        await speak(peer, pcm, RATE, chunk_ms=50, realtime=1.0)
+        with pytest.raises(TimeoutError):  # still listening: 5 s of silence were not heard
+            while True:
+                frame = await peer.recv(timeout=2.0)
+                assert frame["type"] == "response.audio_transcript.delta"
+
+
+async def test_without_the_model_turns_end_on_silence_and_healthz_says_why(
+    tmp_path: Path, piper: Any
+) -> None:
+    # A `pipecat` package without the model file shadows the installed one.
+    fake = tmp_path / "shadow" / "pipecat"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(fake.parent), old]))
+    try:
+        server = EngineProcess(tmp_path / "data", provider="echo")
+        server.start(timeout=180)
+    finally:
+        if old is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = old
+    try:
+        create(server, "fallback", turn_config("smart", 600))
+        pcm = in_room(voice("piper", QUESTION, piper), tail_ms=1200)
+        (text,) = await transcripts_of(server, "fallback", pcm, count=1)
+        assert jiwer.wer(words(QUESTION), words(text)) <= 0.35
+        turn = httpx.get(f"{server.base_url}/healthz").json()["models"]["turn"]
+        assert turn.startswith("error") and "pipecat-ai" in turn and "not found" in turn
+    finally:
+        server.stop()
+
+
+async def test_a_committed_turn_hears_the_same_words_while_a_core_is_busy(
+    speech_server: EngineProcess, piper: Any
+) -> None:
+    from server.speech.asr import load_asr
+
+    pcm = piper.synthesize("What is the weather like in Paris today?", RATE)
+    expected = load_asr().transcribe(pcm, RATE)  # the same audio, offline, on a quiet core
+    create(speech_server, "busy", voice_config("Assistant", rate=RATE, tts_engine="none"))
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        for attempt in range(3):
+            async with session(speech_server, "busy", f"u-busy-{attempt}") as peer:
+                await speak(peer, pcm, RATE)  # all at once, then stop recording
+                await peer.send({"type": "input_audio_buffer.commit"})
+                frames = await peer.until("response.done", timeout=90)
+            done = next(f for f in frames if f["type"] == "response.audio_transcript.done")
+            assert done["text"] == expected
+    finally:
+        burner.kill()
+        burner.wait()
