@@ -41,9 +41,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from protocol import events
-from server.project import SpeechSpec
 from server.query import Query
 from server.speech.scheduler import PARTIAL_TRANSCRIPT_SLACK_S, recognition_executor
+from server.speech_config import SpeechSpec
 
 
 class SpeakingResponse(Protocol):
