@@ -232,9 +232,9 @@ class AudioActor:
         try:
             await asyncio.to_thread(self.backend.close_input)
         finally:
+            if self._canceller is not None:
+                self._aec_off_reason = self._canceller.failure or "the microphone is not open"
             self._install_canceller(None)
-            if self.echo_cancellation and self._aec_off_reason != AEC_TURNED_OFF:
-                self._aec_off_reason = "the microphone is not open"
             self._capturing = False
             self.input_levels.active = False
             self._capture_ready.set()

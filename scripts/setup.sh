@@ -14,6 +14,14 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2'; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libportaudio2 >/dev/null
 fi
 
+if ! command -v espeak-ng >/dev/null 2>&1; then
+  echo "setup: installing espeak-ng (a second voice for the simulated-room tests)"
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq espeak-ng >/dev/null
+fi
+
 PYTHON="${PYTHON:-python3}"
 if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
   echo "setup: Python 3.11 or newer is needed (found $("$PYTHON" --version 2>&1))" >&2
