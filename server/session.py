@@ -238,6 +238,8 @@ class RealtimeSession:
     # -- outgoing ------------------------------------------------------------
 
     async def send(self, event: events.ServerEvent, tag: str | None = None) -> None:
+        if self.voice is not None and isinstance(event, events.ResponseAudioDelta):
+            self.voice.echo.reference.sent(event.audio)  # the engine's own voice, for its ears
         try:
             within_bound = self.outbox.put(events.serialize(event), tag)
         except SessionClosed:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from protocol import events
 from server.project import SpeechSpec
 from server.response import Query
+from server.speech.echo import ServerEchoCanceller
 
 if TYPE_CHECKING:
     from server.session import RealtimeSession
@@ -98,6 +99,7 @@ class VoiceInput:
             silence_ms=speech.silence_ms,
             min_speech_ms=speech.min_speech_ms,
         )
+        self.echo = ServerEchoCanceller(speech.sample_rate)  # our own voice, out of the mic
         self.session: RealtimeSession | None = None
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
@@ -132,6 +134,7 @@ class VoiceInput:
                 if self._responding() and not self.spec.barge_in:
                     return  # push-to-talk: the mic is not listened to during an answer
                 self._last_audio_at = time.monotonic()
+                self.echo.arrived(audio, self._last_audio_at)
                 self._audio.put_nowait(audio)
             case events.InputAudioBufferCommit():
                 self._schedule_commit_check()
@@ -139,8 +142,10 @@ class VoiceInput:
                 self._audio.put_nowait(None)
             case events.PlaybackStarted():
                 self.client_playing = True
+                self.echo.reference.playback_started()
             case events.PlaybackStopped():
                 self.client_playing = False
+                self.echo.reference.playback_stopped()
 
     def _responding(self) -> bool:
         return self.session is not None and self.session.response is not None
@@ -159,7 +164,7 @@ class VoiceInput:
             self._reset_turn()
             return
         try:
-            update = await asyncio.to_thread(self.detector.feed, chunk)
+            update = await asyncio.to_thread(self._clean_and_feed, chunk)
         except Exception as exc:
             await self._send_error(f"audio could not be processed: {exc}")
             return
@@ -173,6 +178,9 @@ class VoiceInput:
                 self._start_partial()
             else:
                 self._start_draft()
+
+    def _clean_and_feed(self, chunk: bytes) -> Any:
+        return self.detector.feed(self.echo.clean(chunk))
 
     def _start_partial(self) -> None:
         """Re-decode the growing utterance in the background, one decode at a time."""
@@ -218,6 +226,7 @@ class VoiceInput:
             log.debug("not a barge-in: %r", heard)
             return
         response.interrupt()
+        self.echo.reference.dropped()
 
     async def _finish_turn(self, speech_end: float) -> None:
         audio = self.detector.utterance()
