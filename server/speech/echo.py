@@ -21,6 +21,7 @@ Until the engine first sends audio the microphone passes through untouched.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -36,6 +37,8 @@ AEC_RATES = (8000, 16000, 32000, 48000)
 _RESYNC_S = 0.25  # a microphone clock this far from arrival times is set anew
 _STARTED_SHIFT_MAX_S = 1.0  # a playback.started this late still moves the current run
 _KEEP_S = 5.0  # reference kept behind the microphone clock
+SWITCH_ENV = "DISTILLER_SERVER_AEC"
+"""Set to 0 to turn the server's canceller off (the word-filter-only baseline of bench.room)."""
 
 
 class SentAudio:
@@ -142,6 +145,8 @@ class ServerEchoCanceller:
         self.rate = check_sample_rate(sample_rate)
         self.reference = reference if reference is not None else SentAudio(self.rate)
         self.failure: str | None = None
+        if os.environ.get(SWITCH_ENV) == "0":
+            self.failure = f"turned off ({SWITCH_ENV}=0)"
         self.frames = 0
         """10 ms frames cleaned so far."""
         self._aec_rate = next((r for r in AEC_RATES if r >= self.rate), AEC_RATES[-1])
