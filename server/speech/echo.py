@@ -130,6 +130,72 @@ def _load_processor(rate: int) -> Any:
     return AudioProcessor(sample_rate=rate, echo_cancellation=True, high_pass_filter=True)
 
 
+class EchoPresence:
+    """Is the engine's voice in this microphone at all? (Normalised cross-correlation.)
+
+    AEC3 cannot know that a microphone holds no echo (a client that cancels
+    its own, a headset) until it has learnt so, and meanwhile suppresses the
+    user talking over the answer. So its output is used only while the
+    microphone is seen to correlate with what was played, at some lag up to
+    `MAX_LAG_S`, over the last half second; the raw microphone otherwise.
+    """
+
+    WINDOW_S = 0.5
+    MAX_LAG_S = 0.6  # AEC3 follows about 0.5 s; the server's alignment keeps it within that
+    EVERY_S = 0.2
+    THRESHOLD = 0.45  # measured: echo 0.55-0.93, none 0.03-0.30 (a same-voice user included)
+    HOLD_S = 4.0  # echo seen once counts for this long of playback (double talk hides it)
+    FIRST_VERDICT_S = 0.8  # playback without echo before a new session's mic is trusted raw
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.present = True
+        """Until measured otherwise, assume echo: a raw microphone must not barge in at once."""
+        self.correlation = 0.0
+        """The last measured peak correlation (0..1)."""
+        self._window = int(self.WINDOW_S * rate)
+        self._lag = int(self.MAX_LAG_S * rate)
+        self._near = np.zeros(0, dtype=np.float64)
+        self._far = np.zeros(0, dtype=np.float64)
+        self._since_check = 0
+        self._unseen_s = self.HOLD_S - self.FIRST_VERDICT_S  # playback heard without our echo
+        self.seen = False
+        """Our echo was measured in this microphone at least once."""
+
+    def add(self, near: np.ndarray, far: np.ndarray) -> bool:
+        """Samples heard and played at the same times; returns whether echo is present."""
+        keep = self._window + self._lag
+        self._near = np.concatenate((self._near, near))[-self._window :]
+        self._far = np.concatenate((self._far, far))[-keep:]
+        if not self._far[-self._window :].any():
+            return self.present  # nothing played lately: nothing to learn
+        self._since_check += len(near)
+        self._unseen_s += len(near) / self.rate
+        full = len(self._near) == self._window and len(self._far) >= self._window
+        if self._since_check >= self.EVERY_S * self.rate and full:
+            self._since_check = 0
+            self.correlation = self._peak_correlation()
+            if self.correlation >= self.THRESHOLD:
+                self._unseen_s = 0.0
+                self.seen = True
+        self.present = self._unseen_s <= self.HOLD_S
+        return self.present
+
+
+    def _peak_correlation(self) -> float:
+        from scipy.signal import correlate
+
+        near, far = self._near, self._far
+        near_energy = float(np.dot(near, near))
+        if near_energy <= 0 or not far.any():
+            return 0.0
+        products = correlate(far, near, mode="valid", method="fft")  # one per lag
+        squares = np.cumsum(np.concatenate(([0.0], far * far)))
+        far_energy = squares[self._window :] - squares[: -self._window]
+        norm = np.sqrt(np.maximum(far_energy, 1e-9) * near_energy)
+        return float(np.max(np.abs(products) / norm))
+
+
 class ServerEchoCanceller:
     """Cleans one session's microphone of the audio the engine sent it.
 
@@ -157,6 +223,7 @@ class ServerEchoCanceller:
         self._near = np.zeros(0, dtype=np.int16)  # at the canceller's rate, not yet a frame
         self._far = np.zeros(0, dtype=np.int16)
         self._resamplers: tuple[Any, Any, Any] | None = None  # near in, far in, cleaned out
+        self.presence = EchoPresence(self._aec_rate)
 
     # loop thread ------------------------------------------------------------------
 
@@ -209,8 +276,11 @@ class ServerEchoCanceller:
             for i in range(0, whole, self._frame)
         ]
         self.frames += len(cleaned)
+        echo_present = self.presence.add(near[:whole], far[:whole])
+        out = np.concatenate(cleaned) if echo_present and cleaned else near[:whole]
         self._near, self._far = near[whole:], far[whole:]
-        out = np.concatenate(cleaned) if cleaned else near[:0]
         if self._resamplers is not None:
             out = self._resamplers[2].resample_chunk(out)
         return out
+
+
