@@ -31,9 +31,7 @@ def room_url(speech_server: EmbeddedServer):  # type: ignore[no-untyped-def]
     return lambda: ws_url(speech_server, "room")
 
 
-@pytest.mark.parametrize(
-    ("client_aec", "gain_db"), [(False, 0.0), (False, -12.0), (True, 0.0)]
-)
+@pytest.mark.parametrize(("client_aec", "gain_db"), [(False, 0.0), (False, -12.0), (True, 0.0)])
 async def test_the_assistants_own_echo_does_not_interrupt_it(
     room_url, client_aec: bool, gain_db: float
 ) -> None:
@@ -46,16 +44,18 @@ async def test_the_assistants_own_echo_does_not_interrupt_it(
 
 async def test_a_backchannel_over_the_echo_does_not_interrupt_either(room_url) -> None:
     result = await room_turn(
-        room_url(), EchoSetting(80, -6.0), ANSWER, "backchannel", espeak("uh-huh", RATE),
+        room_url(),
+        EchoSetting(80, -6.0),
+        ANSWER,
+        "backchannel",
+        espeak("uh-huh", RATE),
         client_aec=False,
     )
     assert not result.interrupted
 
 
 @pytest.mark.parametrize("client_aec", [False, True])
-async def test_a_user_talking_over_the_assistant_interrupts_it(
-    room_url, client_aec: bool
-) -> None:
+async def test_a_user_talking_over_the_assistant_interrupts_it(room_url, client_aec: bool) -> None:
     user = espeak(INTERRUPTION, RATE)
     result = await room_turn(
         room_url(), EchoSetting(120, -6.0), ANSWER, "interrupt", user, client_aec=client_aec

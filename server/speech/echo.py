@@ -181,7 +181,6 @@ class EchoPresence:
         self.present = self._unseen_s <= self.HOLD_S
         return self.present
 
-
     def _peak_correlation(self) -> float:
         from scipy.signal import correlate
 
@@ -282,5 +281,3 @@ class ServerEchoCanceller:
         if self._resamplers is not None:
             out = self._resamplers[2].resample_chunk(out)
         return out
-
-
