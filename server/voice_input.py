@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RECHECK_AFTER_S = 0.3  # heard nothing intelligible: check the barge-in again after this
 PARTIAL_EVERY_S = 0.5  # re-decode the growing utterance at most this often (of new audio)
 RECORDING_STOPPED_S = 0.4  # a commit with no audio after it for this long ends the turn
 _BACKCHANNEL_TEXT = (
@@ -109,7 +108,6 @@ class VoiceInput:
         self._last_audio_at = 0.0
         self._commit_check: asyncio.Task[None] | None = None
         self._barge_checked = False
-        self._barge_recheck_at: int | None = None  # utterance bytes for another barge-in check
         self._turn_id = 0  # bumped when a turn ends or is cleared: late partials are dropped
         self._partial_task: asyncio.Task[None] | None = None
         self._draft: tuple[int, asyncio.Task[tuple[str, float]]] | None = None  # (bytes, decode)
@@ -174,7 +172,7 @@ class VoiceInput:
             await self._finish_turn(time.monotonic() - self.spec.silence_ms / 1000)
             return
         if self.detector.has_speech:
-            if self._responding() and self.spec.barge_in and self._barge_due():
+            if self._responding() and self.spec.barge_in and not self._barge_checked:
                 await self._maybe_barge_in()
             if update.speech_active:
                 self._start_partial()
@@ -217,24 +215,13 @@ class VoiceInput:
 
         return await _recognise(run)
 
-    def _barge_due(self) -> bool:
-        if not self._barge_checked:
-            return True
-        due = self._barge_recheck_at
-        return due is not None and len(self.detector.utterance()) >= due
-
     async def _maybe_barge_in(self) -> None:
         session = self.session
         response = session.response if session else None
         if response is None:
             return
         self._barge_checked = True
-        audio = self.detector.utterance()
-        heard = await _recognise(self.asr.transcribe, audio, self.sample_rate)
-        if not words_of(heard):  # nothing intelligible yet: look again with more speech
-            self._barge_recheck_at = len(audio) + int(RECHECK_AFTER_S * self.sample_rate) * 2
-            return
-        self._barge_recheck_at = None
+        heard = await _recognise(self.asr.transcribe, self.detector.utterance(), self.sample_rate)
         if is_backchannel(heard) or is_echo(heard, response.spoken_recently()):
             log.debug("not a barge-in: %r", heard)
             return
@@ -269,7 +256,6 @@ class VoiceInput:
         self._last_partial_bytes = 0
         self._last_partial = ""
         self._barge_checked = False
-        self._barge_recheck_at = None
 
     # -- commits ---------------------------------------------------------------
 
