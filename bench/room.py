@@ -124,9 +124,13 @@ async def run_mode(server: Any, mode: str, minutes: float, interrupts: int) -> d
             "false_barge_ins": sum(r.interrupted for r in silent),
             "minutes": sum(r.assistant_s for r in silent) / 60,
             "backchannel_interrupts": sum(r.interrupted for r in backchannels),
-            "true_detected": sum(r.interrupted for r in true_turns),
+            "true_detected": sum(r.onset_to_interrupt_s is not None for r in true_turns),
+            # interrupted before the user said a word: a false barge-in too
+            "early_interrupts": sum(
+                r.interrupted and r.onset_to_interrupt_s is None for r in true_turns
+            ),
             "true_total": len(true_turns),
-            "onsets": [r.onset_to_interrupt_s for r in true_turns if r.interrupted],
+            "onsets": [r.onset_to_interrupt_s for r in true_turns if r.onset_to_interrupt_s],
             "load_avg": os.getloadavg()[0],
         }
         print(mode, setting.label, per_setting[setting.label], flush=True)

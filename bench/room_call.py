@@ -109,7 +109,7 @@ async def room_turn(
                 await asyncio.gather(*senders, return_exceptions=True)
     onset = speech.onset_at if speech is not None else None
     latency = None
-    if interrupted_at is not None and onset is not None:
+    if interrupted_at is not None and onset is not None and interrupted_at > onset:
         latency = interrupted_at - onset
     return TurnResult(kind, assistant_s, interrupted_at is not None, latency)
 
