@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
@@ -20,6 +21,7 @@ import numpy as np
 
 from audio.backend import AudioBackend, StreamFormat
 from audio.capture import END, CaptureQueue
+from audio.echo import EchoCanceller, canceller_rate, load_processor
 from audio.levels import LevelMeter
 from audio.playback import PlaybackQueue
 from audio.resample import StreamResampler
@@ -29,6 +31,8 @@ PlaybackStateCallback = Callable[[bool], None]
 False when it runs out (drained or dropped): what `playback.started/stopped` report."""
 
 _EMPTY = np.zeros(0, dtype=np.int16)
+log = logging.getLogger(__name__)
+AEC_TURNED_OFF = "turned off (--no-aec or audio.echo_cancellation: false)"
 
 
 def _check_settings(sample_rate: object, frame_ms: object, capture_buffer_s: float) -> None:
@@ -59,9 +63,16 @@ class AudioActor:
         *,
         capture_buffer_s: float = 30.0,
         on_playback_state: PlaybackStateCallback | None = None,
+        echo_cancellation: bool = True,
+        noise_suppression: bool = False,
     ) -> None:
         _check_settings(sample_rate, frame_ms, capture_buffer_s)
         self.backend = backend
+        self.echo_cancellation = echo_cancellation
+        """Clean the microphone of the speaker's sound while both are open (the default)."""
+        self.noise_suppression = noise_suppression
+        self._canceller: EchoCanceller | None = None
+        self._aec_off_reason = "the microphone is not open" if echo_cancellation else AEC_TURNED_OFF
         self.format = StreamFormat(sample_rate, frame_ms)
         self.on_playback_state = on_playback_state
         self.input_levels = LevelMeter()
@@ -116,6 +127,21 @@ class AudioActor:
     def samples_played(self) -> int:
         """Samples (at the session rate) actually handed to the speaker since opening."""
         return round(self._playback.played * self.sample_rate / self._out_rate)
+
+    @property
+    def aec_active(self) -> bool:
+        """True while the microphone is being cleaned of the speaker's sound."""
+        return self._canceller is not None and self._canceller.failure is None
+
+    @property
+    def aec_status(self) -> str:
+        """For a status bar: "on (WebRTC AEC3, 16000 Hz)" or "off: <why>"."""
+        canceller = self._canceller
+        if canceller is None:
+            return f"off: {self._aec_off_reason}"
+        if canceller.failure is not None:
+            return f"off: {canceller.failure}"
+        return f"on (WebRTC AEC3, {canceller.rate} Hz)"
 
     @property
     def capture_overruns(self) -> int:
@@ -179,13 +205,22 @@ class AudioActor:
         self._capture.clear()
         self.input_levels.reset()
         self._input_ended = False
-        self._capture.accepting = True
+        canceller = await asyncio.to_thread(self._make_canceller)
+        self._install_canceller(canceller)
+        # Without a canceller, accept at once so a file source loses nothing; with one,
+        # only once the canceller knows the rate the microphone really opened at.
+        self._capture.accepting = canceller is None
         try:
             opened = await asyncio.to_thread(self.backend.open_input, self.format, self._capture)
         except BaseException:
             self._capture.accepting = False
+            self._install_canceller(None)
             raise
-        self._in_resampler = StreamResampler(opened.sample_rate, self.sample_rate)
+        if canceller is not None:
+            canceller.set_mic_rate(opened.sample_rate)
+            self._capture.accepting = True
+        in_rate = canceller.rate if canceller is not None else opened.sample_rate
+        self._in_resampler = StreamResampler(in_rate, self.sample_rate)
         self._capturing = True
         self.input_levels.active = True
 
@@ -197,6 +232,9 @@ class AudioActor:
         try:
             await asyncio.to_thread(self.backend.close_input)
         finally:
+            if self._canceller is not None:
+                self._aec_off_reason = self._canceller.failure or "the microphone is not open"
+            self._install_canceller(None)
             self._capturing = False
             self.input_levels.active = False
             self._capture_ready.set()
@@ -228,6 +266,33 @@ class AudioActor:
         """Captured chunks until capture stops or the input ends."""
         while chunk := await self.read():
             yield chunk
+
+    def _make_canceller(self) -> EchoCanceller | None:
+        """The canceller for this capture, or None with the reason kept (blocking: loads it)."""
+        if not self.echo_cancellation:
+            self._aec_off_reason = AEC_TURNED_OFF
+            return None
+        no_echo = self.backend.no_echo_reason
+        if no_echo is not None:
+            self._aec_off_reason = no_echo
+            return None
+        rate = canceller_rate(self.sample_rate)
+        try:
+            processor = load_processor(rate, self.noise_suppression)
+        except RuntimeError as exc:
+            self._aec_off_reason = str(exc)
+            log.warning("echo cancellation is off: %s; the raw microphone is used", exc)
+            return None
+        in_block_s = self.format.frame_ms / 1000
+        out_block_s = self._playback.block / self._out_rate
+        return EchoCanceller(
+            processor, rate, self.sample_rate, self._out_rate, in_block_s + out_block_s
+        )
+
+    def _install_canceller(self, canceller: EchoCanceller | None) -> None:
+        self._canceller = canceller
+        self._capture.clean = canceller
+        self._playback.tap = canceller.far if canceller is not None else None
 
     def _convert_input(self, data: bytes) -> bytes:
         if not self._in_resampler.converts:

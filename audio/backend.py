@@ -68,6 +68,15 @@ class AudioBackend(ABC):
     def description(self) -> str:
         """Short human label, e.g. "default (ALSA)", "null", "file: q.wav -> out.wav"."""
 
+    @property
+    def no_echo_reason(self) -> str | None:
+        """None if the speaker can reach the microphone (echo cancellation applies), else why not.
+
+        Real devices (and simulated rooms) keep the default; backends without a
+        live microphone or without a speaker say so, for the status bar.
+        """
+        return None
+
     @abstractmethod
     def open_output(self, fmt: StreamFormat, source: OutputSource) -> OpenedStream:
         """Start pulling audio for the speaker. Blocking; raises AudioUnavailable."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -18,6 +19,13 @@ END = object()
 """Marker pushed when the source has no more audio."""
 
 _PAUSED = 1 << 30
+
+
+class MicCleaner(Protocol):
+    """Cleans captured blocks on the device thread (the echo canceller)."""
+
+    def near(self, captured: np.ndarray) -> np.ndarray: ...
+    def flush(self) -> np.ndarray: ...
 
 
 class CaptureQueue:
@@ -31,12 +39,22 @@ class CaptureQueue:
         """Set by the loop: blocks arriving while False are ignored."""
         self.overruns = 0
         """Blocks lost because the reader fell behind."""
+        self.clean: MicCleaner | None = None
+        """The echo canceller, set by the loop before capture starts; runs on the device thread."""
 
     # device thread -----------------------------------------------------------
 
     def push(self, pcm: np.ndarray) -> None:
         if not self.accepting:
             return
+        clean = self.clean
+        if clean is not None:
+            pcm = clean.near(pcm)
+        self._queue(pcm)
+
+    def _queue(self, pcm: np.ndarray) -> None:
+        if not len(pcm):
+            return  # the canceller is still filling its frame
         self._meter.update(pcm)
         if len(self._blocks) == self._blocks.maxlen:
             self.overruns += 1
@@ -51,6 +69,8 @@ class CaptureQueue:
     def end(self) -> None:
         if not self.accepting:
             return  # the source will report its end again when capture restarts
+        if self.clean is not None:
+            self._queue(self.clean.flush())
         self._blocks.append(END)
         self._wake()
 

@@ -25,6 +25,10 @@ class NullBackend(AudioBackend):
     def description(self) -> str:
         return "null" if self.realtime else "null (fast)"
 
+    @property
+    def no_echo_reason(self) -> str | None:
+        return "no microphone or speaker (the null audio backend)"
+
     def open_output(self, fmt: StreamFormat, source: OutputSource) -> OpenedStream:
         self.close_output()
         step = output_clock(source.pull, fmt.block_samples(), fmt.frame_ms / 1000, self.realtime)

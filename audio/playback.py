@@ -42,6 +42,8 @@ class PlaybackQueue:
         """True while the device is being fed queued audio."""
         self.starts = 0
         """How many times the device went from silence to queued audio."""
+        self.tap: Callable[[np.ndarray], None] | None = None
+        """Sees every block handed to the device, silence included (the echo reference)."""
 
     @property
     def done(self) -> int:
@@ -95,6 +97,9 @@ class PlaybackQueue:
                 else:
                     self.discarded += len(chunk) - take
         out[filled:] = 0
+        tap = self.tap
+        if tap is not None:
+            tap(out)
         self.played += filled
         self._meter.active = filled > 0
         if filled:

@@ -98,6 +98,12 @@ class WavFileBackend(AudioBackend):
         pace = "" if self.realtime else " (fast)"
         return f"file: {mic} -> {speaker}{pace}"
 
+    @property
+    def no_echo_reason(self) -> str | None:
+        if self.mic_file is None:
+            return "no microphone (the file backend has no mic file)"
+        return "the microphone is a WAV file, which the speaker cannot reach"
+
     # speaker -----------------------------------------------------------------
 
     def open_output(self, fmt: StreamFormat, source: OutputSource) -> OpenedStream:

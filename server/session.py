@@ -14,7 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from protocol import events
@@ -24,6 +24,7 @@ from server.history_writer import HistoryWriter
 from server.llm import ProviderFactory
 from server.llm.base import HistoryTurn
 from server.orchestrator import plan_for, route
+from server.outbox import Outbox, SessionClosed
 from server.project import ProjectSpec
 from server.query import Query
 from server.response import Response, SpeechOut
@@ -38,10 +39,6 @@ PING_TAG = "\x00ping"  # agent names cannot hold control characters, so no clash
 NOT_READING = "Client is not reading: send queue over its limit"
 
 
-class SessionClosed(Exception):
-    """Raised into senders once the session has begun closing."""
-
-
 @dataclass(frozen=True, slots=True)
 class SessionLimits:
     ping_interval_s: float = 10.0
@@ -52,47 +49,6 @@ class SessionLimits:
     idle_timeout_s: float = 0.0  # 0 = no idle timeout
     pong_timeout_s: float = 0.0  # 0 = never close a session for unanswered PINGs
     history_turns: int = 20
-
-
-@dataclass(slots=True)
-class Outbox:
-    """Outgoing frames with a byte bound; frames tagged by agent can be withdrawn."""
-
-    limit_bytes: int
-    _frames: deque[tuple[str, str | None]] = field(default_factory=deque)
-    _bytes: int = 0
-    _ready: asyncio.Event = field(default_factory=asyncio.Event)
-    closed: bool = False
-
-    def put(self, frame: str, tag: str | None) -> bool:
-        """Queue a frame; False if the bound is exceeded (the reader is not keeping up)."""
-        if self.closed:
-            raise SessionClosed
-        self._frames.append((frame, tag))
-        self._bytes += len(frame)
-        self._ready.set()
-        return self._bytes <= self.limit_bytes
-
-    def clear(self) -> None:
-        self._frames.clear()
-        self._bytes = 0
-
-    def withdraw(self, tag: str) -> int:
-        """Drop every queued frame carrying ``tag``; returns how many were dropped."""
-        kept = deque(item for item in self._frames if item[1] != tag)
-        dropped = len(self._frames) - len(kept)
-        self._frames = kept
-        self._bytes = sum(len(f) for f, _ in kept)
-        return dropped
-
-    async def get(self) -> tuple[str, str | None]:
-        """The next frame and its tag, waiting for one."""
-        while not self._frames:
-            self._ready.clear()
-            await self._ready.wait()
-        frame, tag = self._frames.popleft()
-        self._bytes -= len(frame)
-        return frame, tag
 
 
 @dataclass(slots=True)
@@ -231,6 +187,8 @@ class RealtimeSession:
     # -- outgoing ------------------------------------------------------------
 
     async def send(self, event: events.ServerEvent, tag: str | None = None) -> None:
+        if self.voice is not None and isinstance(event, events.ResponseAudioDelta):
+            self.voice.echo.reference.sent(event.audio)  # the engine's own voice, for its ears
         try:
             within_bound = self.outbox.put(events.serialize(event), tag)
         except SessionClosed:

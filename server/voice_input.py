@@ -42,6 +42,7 @@ from typing import Any, Protocol, TypeVar
 
 from protocol import events
 from server.query import Query
+from server.speech.echo import ServerEchoCanceller
 from server.speech.scheduler import PARTIAL_TRANSCRIPT_SLACK_S, recognition_executor
 from server.speech_config import SpeechSpec
 
@@ -136,6 +137,7 @@ class VoiceInput:
         )
         self._judged = -1  # length of the draft last put to the end-of-turn detector
         self._judgement: asyncio.Task[None] | None = None
+        self.echo = ServerEchoCanceller(speech.sample_rate)  # our own voice, out of the mic
         self.session: ListeningSession | None = None
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
@@ -171,6 +173,7 @@ class VoiceInput:
                 if self._responding() and not self.spec.barge_in:
                     return  # push-to-talk: the mic is not listened to during an answer
                 self._last_audio_at = time.monotonic()
+                self.echo.arrived(audio, self._last_audio_at)
                 self._audio.put_nowait(audio)
             case events.InputAudioBufferCommit():
                 self._schedule_commit_check()
@@ -178,8 +181,10 @@ class VoiceInput:
                 self._audio.put_nowait(None)
             case events.PlaybackStarted():
                 self.client_playing = True
+                self.echo.reference.playback_started()
             case events.PlaybackStopped():
                 self.client_playing = False
+                self.echo.reference.playback_stopped()
 
     def _responding(self) -> bool:
         return self.session is not None and self.session.response is not None
@@ -198,7 +203,7 @@ class VoiceInput:
             self._reset_turn()
             return
         try:
-            update = await asyncio.to_thread(self.detector.feed, chunk)
+            update = await asyncio.to_thread(self._clean_and_feed, chunk)
         except Exception as exc:
             await self._send_error(f"audio could not be processed: {exc}")
             return
@@ -214,6 +219,9 @@ class VoiceInput:
             else:
                 self._start_draft()
                 self._start_judgement()
+
+    def _clean_and_feed(self, chunk: bytes) -> Any:
+        return self.detector.feed(self.echo.clean(chunk))
 
     def _start_partial(self) -> None:
         """Re-decode the growing utterance in the background, one decode at a time."""
@@ -311,6 +319,7 @@ class VoiceInput:
             log.debug("not a barge-in: %r", heard)
             return
         response.interrupt()
+        self.echo.reference.dropped()
 
     async def _finish_turn(self, speech_end: float) -> None:
         audio = self.detector.utterance()
