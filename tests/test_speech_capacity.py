@@ -189,3 +189,52 @@ async def test_over_capacity_session_is_refused_clearly_and_the_others_go_on(
         await fourth.send({"type": "input_text", "text": SHORT_QUESTION})
         frames = await fourth.until("response.done", timeout=60)
         assert any(f["type"] == "response.audio.delta" for f in frames)
+
+
+@pytest.fixture(scope="module")
+def impatient_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    """One synthesis worker, and new turns refused once synthesis is 50 ms behind."""
+    tmp = tmp_path_factory.mktemp("impatient")
+    args = ("--max-speech-backlog", "0.05")
+    with speech_server(tmp, *args, DISTILLER_TTS_WORKERS="1") as s:
+        yield s
+
+
+async def test_a_new_turn_while_synthesis_is_behind_is_refused_and_the_session_stays(
+    impatient_server: EmbeddedServer,
+) -> None:
+    server = impatient_server
+    assert create(server, "busy", speaking_config()).status_code == 201
+    # Long first sentences: each talker's first audio takes one worker a while to make.
+    first_sentence = (
+        "This opening sentence is deliberately long so that making its audio keeps the only "
+        "synthesis worker busy for a good while before anyone else gets a turn."
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        talkers = [
+            await stack.enter_async_context(session(server, "busy", f"talker-{i}"))
+            for i in range(6)
+        ]
+        asker = await stack.enter_async_context(session(server, "busy", "asker"))
+        for talker in talkers:
+            await talker.send({"type": "input_text", "text": first_sentence})
+        await talkers[0].until("response.audio.delta", timeout=60)
+        # The other talkers' first sentences are still waiting for the one worker.
+        await asker.send({"type": "input_text", "text": SHORT_QUESTION})
+        frame = await asker.recv(20)
+        assert frame["type"] == "error", frame
+        message = frame["error_detail"]["message"]
+        assert "server busy" in message and "speech synthesis is" in message
+        assert "not answered" in message
+
+        for talker in talkers:  # the admitted answers all complete, with audio
+            frames = await talker.until("response.done", timeout=120)
+            assert all(f["type"] != "error" for f in frames)
+        health = httpx.get(f"{server.base_url}/healthz").json()["capacity"]
+        assert health["refused_turns"] >= 1 and health["refused_sessions"] == 0
+
+        # The refused session is still open: once the box has caught up it is answered.
+        wait_for_health(server, lambda h: h["capacity"]["synthesis_pending"] == 0)
+        await asker.send({"type": "input_text", "text": SHORT_QUESTION})
+        frames = await asker.until("response.done", timeout=60)
+        assert any(f["type"] == "response.audio.delta" for f in frames)
