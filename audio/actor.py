@@ -6,13 +6,15 @@ runs the blocking open/close calls in worker threads. Wake-ups from device
 threads into the loop are coalesced, and happen on state changes (audio
 arrived for a waiting reader, playback started/stopped, a `wait_played`
 target reached), never once per buffer for the UI.
+
+(Over 400 lines: the speaker, microphone and echo-canceller wiring share one
+threading contract, kept in one place; the canceller itself is audio/echo.py.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
@@ -21,7 +23,7 @@ import numpy as np
 
 from audio.backend import AudioBackend, StreamFormat
 from audio.capture import END, CaptureQueue
-from audio.echo import EchoCanceller, canceller_rate, load_processor
+from audio.echo import EchoCanceller, start_canceller
 from audio.levels import LevelMeter
 from audio.playback import PlaybackQueue
 from audio.resample import StreamResampler
@@ -31,7 +33,6 @@ PlaybackStateCallback = Callable[[bool], None]
 False when it runs out (drained or dropped): what `playback.started/stopped` report."""
 
 _EMPTY = np.zeros(0, dtype=np.int16)
-log = logging.getLogger(__name__)
 AEC_TURNED_OFF = "turned off (--no-aec or audio.echo_cancellation: false)"
 
 
@@ -272,22 +273,17 @@ class AudioActor:
         if not self.echo_cancellation:
             self._aec_off_reason = AEC_TURNED_OFF
             return None
-        no_echo = self.backend.no_echo_reason
-        if no_echo is not None:
-            self._aec_off_reason = no_echo
-            return None
-        rate = canceller_rate(self.sample_rate)
-        try:
-            processor = load_processor(rate, self.noise_suppression)
-        except RuntimeError as exc:
-            self._aec_off_reason = str(exc)
-            log.warning("echo cancellation is off: %s; the raw microphone is used", exc)
-            return None
-        in_block_s = self.format.frame_ms / 1000
         out_block_s = self._playback.block / self._out_rate
-        return EchoCanceller(
-            processor, rate, self.sample_rate, self._out_rate, in_block_s + out_block_s
+        canceller, reason = start_canceller(
+            self.backend.no_echo_reason,
+            self.sample_rate,
+            self._out_rate,
+            self.format.frame_ms / 1000 + out_block_s,
+            self.noise_suppression,
         )
+        if reason is not None:
+            self._aec_off_reason = reason
+        return canceller
 
     def _install_canceller(self, canceller: EchoCanceller | None) -> None:
         self._canceller = canceller

@@ -58,6 +58,25 @@ def load_processor(rate: int, noise_suppression: bool) -> Any:
         raise RuntimeError(f"the echo canceller could not start at {rate} Hz: {exc}") from exc
 
 
+def start_canceller(
+    no_echo_reason: str | None,
+    mic_rate: int,
+    speaker_rate: int,
+    max_lag_s: float,
+    noise_suppression: bool,
+) -> tuple[EchoCanceller | None, str | None]:
+    """A canceller for a capture, or (None, why not) with a warning logged if it cannot load."""
+    if no_echo_reason is not None:
+        return None, no_echo_reason
+    rate = canceller_rate(mic_rate)
+    try:
+        processor = load_processor(rate, noise_suppression)
+    except RuntimeError as exc:
+        log.warning("echo cancellation is off: %s; the raw microphone is used", exc)
+        return None, str(exc)
+    return EchoCanceller(processor, rate, mic_rate, speaker_rate, max_lag_s), None
+
+
 class EchoCanceller:
     """Cleans microphone blocks against the blocks the speaker played.
 

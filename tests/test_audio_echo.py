@@ -131,7 +131,7 @@ async def test_a_canceller_that_cannot_load_leaves_the_raw_microphone(monkeypatc
     def broken(rate: int, noise_suppression: bool) -> None:
         raise RuntimeError("the echo canceller is not installed (pip install pywebrtc-audio)")
 
-    monkeypatch.setattr(audio.actor, "load_processor", broken)
+    monkeypatch.setattr(audio.echo, "load_processor", broken)
     room = RoomBackend(EchoSetting(120, -6.0, noise_dbfs=None), realtime=False)
     async with AudioActor(room, 16000) as actor:
         await actor.start_capture()
