@@ -192,7 +192,7 @@ async def test_over_capacity_session_is_refused_clearly_and_the_others_go_on(
 
 
 @pytest.fixture(scope="module")
-def impatient_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+def impatient_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
     """One synthesis worker, and new turns refused once synthesis is 50 ms behind."""
     tmp = tmp_path_factory.mktemp("impatient")
     args = ("--max-speech-backlog", "0.05")
@@ -201,7 +201,7 @@ def impatient_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embed
 
 
 async def test_a_new_turn_while_synthesis_is_behind_is_refused_and_the_session_stays(
-    impatient_server: EmbeddedServer,
+    impatient_server: EngineProcess,
 ) -> None:
     server = impatient_server
     assert create(server, "busy", speaking_config()).status_code == 201

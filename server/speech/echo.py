@@ -38,7 +38,8 @@ _RESYNC_S = 0.25  # a microphone clock this far from arrival times is set anew
 _STARTED_SHIFT_MAX_S = 1.0  # a playback.started this late still moves the current run
 _KEEP_S = 5.0  # reference kept behind the microphone clock
 SWITCH_ENV = "DISTILLER_SERVER_AEC"
-"""Set to 0 to turn the server's canceller off (the word-filter-only baseline of bench.room)."""
+"""Set to 1 to turn the server's canceller on. Off by default while it is experimental:
+it still garbles a session's first moments and misses fast true barge-ins (docs/speech.md)."""
 
 
 class SentAudio:
@@ -210,8 +211,8 @@ class ServerEchoCanceller:
         self.rate = check_sample_rate(sample_rate)
         self.reference = reference if reference is not None else SentAudio(self.rate)
         self.failure: str | None = None
-        if os.environ.get(SWITCH_ENV) == "0":
-            self.failure = f"turned off ({SWITCH_ENV}=0)"
+        if os.environ.get(SWITCH_ENV) != "1":
+            self.failure = f"turned off (experimental; {SWITCH_ENV}=1 turns it on)"
         self.frames = 0
         """10 ms frames cleaned so far."""
         self._aec_rate = next((r for r in AEC_RATES if r >= self.rate), AEC_RATES[-1])
