@@ -45,13 +45,21 @@ def choose_backend(spec: Any, settings: AppSettings) -> tuple[Any, str | None]:
 class AudioLink:
     """One backend; an `audio.AudioActor` on it while a speech session is open."""
 
-    def __init__(self, backend: Any) -> None:
+    def __init__(self, backend: Any, *, echo_cancellation: bool = True) -> None:
         self.backend = backend
+        self.echo_cancellation = echo_cancellation
         self.actor: Any = None
 
     @property
     def device_name(self) -> str:
         return str(getattr(self.backend, "description", "audio device"))
+
+    @property
+    def echo_status(self) -> str:
+        """Echo cancellation: "on (…)" or "off: why" (it follows capture starting and stopping)."""
+        if self.actor is None:
+            return "off: no sound open yet" if self.echo_cancellation else "turned off (--no-aec)"
+        return str(self.actor.aec_status)
 
     @property
     def is_open(self) -> bool:
@@ -67,7 +75,10 @@ class AudioLink:
                 return
             await self.close()
         actor = audio.AudioActor(
-            self.backend, sample_rate=sample_rate, on_playback_state=on_playback_state
+            self.backend,
+            sample_rate=sample_rate,
+            on_playback_state=on_playback_state,
+            echo_cancellation=self.echo_cancellation,
         )
         await actor.open()
         self.actor = actor

@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
             help=f"sound card {side} device: a name or an index (`python -m audio` lists them)",
         )
     parser.add_argument(
+        "--no-aec",
+        action="store_true",
+        help="no echo cancellation on the microphone (it is on when a mic and a speaker are open)",
+    )
+    parser.add_argument(
         "--no-examples", action="store_true", help="do not seed an empty store with examples"
     )
     parser.add_argument(
@@ -80,6 +85,7 @@ def parse_options(argv: Sequence[str] | None = None) -> tuple[LaunchOptions, obj
         settings,
         input_device=_device(args.input_device, settings.input_device),
         output_device=_device(args.output_device, settings.output_device),
+        echo_cancellation=settings.echo_cancellation and not args.no_aec,
     )
     server = args.server or settings.server_url
     options = LaunchOptions(

@@ -138,7 +138,8 @@ class DistillerApp(App[None]):
             await self.connect_to(self.options.project, self.options.version)
 
     def on_audio_changed(self, message: AudioChanged) -> None:
-        self.status.set_audio(message.device, text_only_reason=message.text_only_reason)
+        status = self.status
+        status.set_audio(message.device, message.text_only_reason, message.echo_cancellation)
 
     # -------------------------------------------------------------- projects
 

@@ -87,10 +87,13 @@ class LatencyMeasured(Message):
 class AudioChanged(Message):
     """The sound device in use, or why there is none (text only)."""
 
-    def __init__(self, device: str | None, text_only_reason: str | None) -> None:
+    def __init__(
+        self, device: str | None, text_only_reason: str | None, *, echo_cancellation: bool = False
+    ) -> None:
         super().__init__()
         self.device = device
         self.text_only_reason = text_only_reason
+        self.echo_cancellation = echo_cancellation
 
 
 class ActivityChanged(Message):

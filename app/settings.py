@@ -31,6 +31,8 @@ class AppSettings:
     data_dir: Path | None = None
     input_device: str | int | None = None
     output_device: str | int | None = None
+    echo_cancellation: bool = True
+    """Clean the assistant's voice out of the mic (WebRTC AEC3); ``--no-aec`` turns it off."""
     keymap: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
 
@@ -87,6 +89,9 @@ def load_settings(path: Path | None = None) -> AppSettings:
         data_dir=Path(data_dir).expanduser() if data_dir else None,
         input_device=_expect(audio.get("input_device"), (str, int), "audio.input_device", path),
         output_device=_expect(audio.get("output_device"), (str, int), "audio.output_device", path),
+        echo_cancellation=_expect(
+            audio.get("echo_cancellation", True), (bool,), "audio.echo_cancellation", path
+        ),
         keymap=keymap,
         path=path,
     )

@@ -69,7 +69,8 @@ class TalkPane(Vertical):
     def probe_audio(self, spec: Any, settings: AppSettings) -> None:
         """Pick the audio backend off the loop (PortAudio can be slow to probe)."""
         backend, reason = choose_backend(spec, settings)
-        self.app.call_from_thread(self.set_audio, AudioLink(backend) if backend else None, reason)
+        link = AudioLink(backend, echo_cancellation=settings.echo_cancellation) if backend else None
+        self.app.call_from_thread(self.set_audio, link, reason)
 
     def set_audio(self, link: AudioLink | None, reason: str | None) -> None:
         self.audio, self.text_only_reason = link, reason

@@ -68,3 +68,19 @@ async def test_a_remapped_binding_works_under_its_new_key(tmp_path: Path) -> Non
         assert app.focused is app.browser.tree
         await pilot.press("f6")
         assert app.focused is app.input_bar.input
+
+
+def test_echo_cancellation_is_on_unless_the_flag_or_the_settings_turn_it_off(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "settings.yaml"
+    _, settings = parse_options(["--config", str(config)])
+    assert settings.echo_cancellation is True  # type: ignore[attr-defined]
+    _, settings = parse_options(["--config", str(config), "--no-aec"])
+    assert settings.echo_cancellation is False  # type: ignore[attr-defined]
+    config.write_text("audio: {echo_cancellation: false}\n")
+    _, settings = parse_options(["--config", str(config)])
+    assert settings.echo_cancellation is False  # type: ignore[attr-defined]
+    config.write_text("audio: {echo_cancellation: maybe}\n")
+    with pytest.raises(SettingsError, match=r"audio\.echo_cancellation"):
+        load_settings(config)

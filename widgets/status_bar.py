@@ -82,16 +82,22 @@ class StatusBar(Horizontal):
     def set_sample_rate(self, rate: int | None) -> None:
         self._set("rate", f"{rate} Hz" if rate else "— Hz")
 
-    def set_audio(self, device: str | None, *, text_only_reason: str | None = None) -> None:
-        """Short in the bar ("text only"); the reason on hover, click or the palette."""
+    def set_audio(
+        self,
+        device: str | None,
+        text_only_reason: str | None = None,
+        echo_cancellation: bool = False,
+    ) -> None:
+        """Short in the bar ("text only", "audio · AEC"); details on hover, click or the palette."""
         widget = self._field("audio")
         widget.set_class(text_only_reason is not None, "-text-only")
         if text_only_reason is not None:
             widget.update("text only (?)")
             self.audio_detail = f"Text only: {text_only_reason}"
         else:
-            widget.update("audio on")
-            self.audio_detail = f"Audio: {device or 'the default device'}"
+            widget.update("audio · AEC" if echo_cancellation else "audio · no AEC")
+            aec = "on" if echo_cancellation else "off (--no-aec)"
+            self.audio_detail = f"Audio: {device or 'the default device'}; echo cancellation {aec}"
         widget.tooltip = self.audio_detail
 
     def on_click(self, event: Click) -> None:
