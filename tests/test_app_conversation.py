@@ -104,9 +104,12 @@ async def test_text_mode_is_not_paced_by_speech_nobody_hears(
 async def test_an_unreachable_server_is_an_error_not_an_empty_list() -> None:
     app = app_for_url(f"http://127.0.0.1:{free_port()}")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "offline" in connection_text(app))
-        message = str(app.browser.query_one("#project-empty").render())
-        assert "No engine" in message and "127.0.0.1" in message
+
+        def message() -> str:
+            return str(app.browser.query_one("#project-empty").render())
+
+        await wait_for(pilot, lambda: "No engine" in message())
+        assert "127.0.0.1" in message() and "offline" in connection_text(app)
         await pilot.press("f2")
         await pilot.pause()
         notices = [str(n.message) for n in app._notifications]

@@ -182,6 +182,10 @@ def test_create_dialog_shows_validation_error(snap_compare) -> None:
         await pilot.pause()
         await pilot.click("#create-submit")
         await pilot.app.workers.wait_for_complete()
+        # Where focus lands after a click races the screen's own mount focus on a
+        # busy machine: put it where a user fixing the path would have it.
+        screen.query_one("#create-path").focus()
+        await pilot.hover("#create-errors")
         await pilot.pause()
 
     assert snap_compare(offline_app(), terminal_size=SIZE, run_before=steady(run_before))
