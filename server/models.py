@@ -92,6 +92,7 @@ class ModelRegistry:
             "asr": self.asr,
             "tts": self.tts,
             "llm": self.llm_model,
+            "turn": self.end_of_turn,
         }
         for name in names:
             if name not in loaders:

@@ -219,3 +219,20 @@ async def test_a_committed_turn_hears_the_same_words_while_a_core_is_busy(
     finally:
         burner.kill()
         burner.wait()
+
+
+def test_the_end_of_turn_model_is_preloaded_with_the_speech_models(
+    speech_server: EngineProcess,
+) -> None:
+    """At start the engine loads it beside VAD, ASR and TTS, so no first turn waits for it."""
+    import httpx
+
+    from tests.conftest import wait_until_sync
+
+    seen: dict[str, str] = {}
+
+    def loaded() -> bool:
+        seen.update(httpx.get(f"{speech_server.base_url}/healthz", timeout=10).json()["models"])
+        return all(seen.get(name) == "ready" for name in ("vad", "asr", "tts", "turn"))
+
+    wait_until_sync(loaded, 300, lambda: f"every speech model to be ready: {seen}", interval=0.5)
