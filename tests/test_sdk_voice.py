@@ -50,14 +50,14 @@ async def test_cancel_event_skips_one_agent_and_rearms_at_the_next(
     rearmed: list[bool] = []
 
     async def press_space_twice(vc: RealtimeSession) -> None:
-        await wait_until(lambda: vc.response_active, TIMEOUT, "the response to start")
-        await asyncio.sleep(0.3)  # First is mid-answer
+        # Each press lands while an agent is speaking: waited for, not slept for.
+        await wait_until(lambda: vc.conversation.can_skip, TIMEOUT, "the first agent to speak")
         cancel_event.set()
         await wait_until(  # Second started: re-armed
             lambda: not cancel_event.is_set(), TIMEOUT, "the next agent to re-arm the skip"
         )
         rearmed.append(True)
-        await asyncio.sleep(0.3)  # Second is mid-answer
+        await wait_until(lambda: vc.conversation.can_skip, TIMEOUT, "the second agent to speak")
         cancel_event.set()
 
     async with client.realtime_distiller(project="voice-skip", uuid="skipper") as vc:
