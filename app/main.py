@@ -187,7 +187,6 @@ class DistillerApp(App[None]):
         earlier = reopen.said if reopen is not None else ()
         await self.talk.connect(SessionTarget(project, version, self.uuid), earlier)
 
-
     async def action_disconnect(self) -> None:
         if self.talk.controller is not None:
             self.talk.stop_session()

@@ -19,9 +19,9 @@ async def answer(ws: ServerConnection) -> None:
         if frame.get("type") != "input_text":
             continue
         await ws.send(json.dumps({"type": "response.created"}))
-        await ws.send(json.dumps(
-            {"type": "response.text.delta", "content": frame["text"], "role": "Echo"}
-        ))
+        await ws.send(
+            json.dumps({"type": "response.text.delta", "content": frame["text"], "role": "Echo"})
+        )
         await ws.send(json.dumps({"type": "response.text.done"}))
         await ws.send(json.dumps({"type": "response.done", "metadata": {}}))
 

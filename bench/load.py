@@ -155,7 +155,8 @@ def floor_phase(n: int, turns: int, burst: int, compression: str | None) -> dict
     port = free_port()
     child = subprocess.Popen(
         [sys.executable, "-m", "bench.echo_floor_server", str(port)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert child.stdout is not None
@@ -175,8 +176,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tts-sessions", default="50", help="levels with Piper ('' = none)")
     parser.add_argument("--turns", type=int, default=3, help="turns per session (M)")
     parser.add_argument("--connect-burst", type=int, default=50, help="handshakes at once")
-    parser.add_argument("--no-compression", action="store_true",
-                        help="do not offer permessage-deflate (the SDK does offer it)")
+    parser.add_argument(
+        "--no-compression",
+        action="store_true",
+        help="do not offer permessage-deflate (the SDK does offer it)",
+    )
     args = parser.parse_args(argv)
     raise_fd_limit()
     levels = [int(n) for n in args.sessions.split(",") if n]
@@ -190,37 +194,54 @@ def main(argv: list[str] | None = None) -> None:
         create_project(server, "bench-load-tts", single_agent_config(provider="echo", tts=True))
         for n in levels:
             urls = [ws_url(server, "bench-load") for _ in range(n)]
-            phases.append(asyncio.run(Phase(f"echo, no TTS, n={n}", urls, args.turns,
-                                            args.connect_burst, compression).run(pid)))
+            phases.append(
+                asyncio.run(
+                    Phase(
+                        f"echo, no TTS, n={n}", urls, args.turns, args.connect_burst, compression
+                    ).run(pid)
+                )
+            )
             phases.append(floor_phase(n, args.turns, args.connect_burst, compression))
             _print_phase(phases[-2])
             _print_phase(phases[-1])
         for n in tts_levels:
             urls = [ws_url(server, "bench-load-tts") for _ in range(n)]
-            phases.append(asyncio.run(Phase(f"echo + Piper, n={n}", urls, args.turns,
-                                            args.connect_burst, compression).run(pid)))
+            phases.append(
+                asyncio.run(
+                    Phase(
+                        f"echo + Piper, n={n}", urls, args.turns, args.connect_burst, compression
+                    ).run(pid)
+                )
+            )
             _print_phase(phases[-1])
 
     print(f"\nload: {args.turns} turns per session, compression {compression or 'off'}")
-    print(f"{'phase':<32}{'ok':>6}{'err':>5}{'ftd p50':>9}{'ftd p99':>9}{'max':>8}"
-          f"{'fps':>8}{'cpu':>6}{'rss MB':>8}{'fta p50':>9}{'fta p99':>9}")
+    print(
+        f"{'phase':<32}{'ok':>6}{'err':>5}{'ftd p50':>9}{'ftd p99':>9}{'max':>8}"
+        f"{'fps':>8}{'cpu':>6}{'rss MB':>8}{'fta p50':>9}{'fta p99':>9}"
+    )
     for p in phases:
         ft = p["first_text"]
-        print(f"{p['label']:<32}{p['done']['n']:>6}{p['errors']:>5}{ft['p50']:>9.3f}"
-              f"{ft['p99']:>9.3f}{ft['max']:>8.3f}{p['frames_per_s']:>8.0f}"
-              f"{p.get('server_cpu', 0):>6.2f}{p.get('server_peak_rss_mb', 0):>8.0f}"
-              f"{_opt(p['first_audio']['p50']):>9}{_opt(p['first_audio']['p99']):>9}")
+        print(
+            f"{p['label']:<32}{p['done']['n']:>6}{p['errors']:>5}{ft['p50']:>9.3f}"
+            f"{ft['p99']:>9.3f}{ft['max']:>8.3f}{p['frames_per_s']:>8.0f}"
+            f"{p.get('server_cpu', 0):>6.2f}{p.get('server_peak_rss_mb', 0):>8.0f}"
+            f"{_opt(p['first_audio']['p50']):>9}{_opt(p['first_audio']['p99']):>9}"
+        )
     write_results("load", {"compression": compression, "turns": args.turns, "phases": phases})
     engine = [p for p in phases if p["label"].startswith("echo, no TTS")]
     worst = max(engine, key=lambda p: p["sessions"]) if engine else None
     at_200 = next((p for p in engine if p["sessions"] == 200), None)
     if at_200:
         ok = at_200["first_text"]["p99"] <= 0.1 and at_200["errors"] == 0
-        print(f"target: 200 sessions first-delta p99 <= 100 ms, no error: "
-              f"{'met' if ok else 'MISSED'}")
+        print(
+            f"target: 200 sessions first-delta p99 <= 100 ms, no error: {'met' if ok else 'MISSED'}"
+        )
     if worst:
-        print(f"load n={worst['sessions']} p99={worst['first_text']['p99']:.3f} "
-              f"errors={worst['errors']}")
+        print(
+            f"load n={worst['sessions']} p99={worst['first_text']['p99']:.3f} "
+            f"errors={worst['errors']}"
+        )
 
 
 def _opt(value: float) -> str:
@@ -228,8 +249,11 @@ def _opt(value: float) -> str:
 
 
 def _print_phase(p: dict[str, Any]) -> None:
-    print(f"{p['label']}: connected {p['connected']}/{p['sessions']} in {p['connect_s']:.1f} s, "
-          f"errors {p['errors']} {p['error_samples'][:2]}", flush=True)
+    print(
+        f"{p['label']}: connected {p['connected']}/{p['sessions']} in {p['connect_s']:.1f} s, "
+        f"errors {p['errors']} {p['error_samples'][:2]}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

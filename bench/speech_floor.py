@@ -128,8 +128,12 @@ def llm_first_sentence(
     tidy = _Tidier()
     started = time.perf_counter()
     chunks = llama.create_completion(
-        prompt, max_tokens=max_tokens, temperature=0.0, stop=_stop_sequences(agent),
-        stream=True, **_SAMPLING,
+        prompt,
+        max_tokens=max_tokens,
+        temperature=0.0,
+        stop=_stop_sequences(agent),
+        stream=True,
+        **_SAMPLING,
     )
     pieces: list[str] = []
     try:

@@ -63,8 +63,7 @@ class LocalCluster:
         args = replica_args if replica_args is not None else ["--no-speech"]
         self.replica_args = args
         self.replicas = [
-            EngineProcess(self.root / f"replica{i + 1}", provider=provider)
-            for i in range(replicas)
+            EngineProcess(self.root / f"replica{i + 1}", provider=provider) for i in range(replicas)
         ]
         self.haproxy: subprocess.Popen[bytes] | None = None
         self.haproxy_log = self.root / "haproxy.log"

@@ -337,9 +337,7 @@ def _string(obj: dict[str, Any], key: str, event: str, *, required: bool = True)
             raise ProtocolError(f"{event}: missing field '{key}'")
         return ""
     if not isinstance(value, str):
-        raise ProtocolError(
-            f"{event}: field '{key}' must be a string, not {type(value).__name__}"
-        )
+        raise ProtocolError(f"{event}: field '{key}' must be a string, not {type(value).__name__}")
     return value
 
 
@@ -348,9 +346,7 @@ def _object(obj: dict[str, Any], key: str, event: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ProtocolError(
-            f"{event}: field '{key}' must be an object, not {type(value).__name__}"
-        )
+        raise ProtocolError(f"{event}: field '{key}' must be an object, not {type(value).__name__}")
     return value
 
 

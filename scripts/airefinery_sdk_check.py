@@ -62,8 +62,9 @@ async def main(base_url: str) -> int:
     seen: list[str] = []
     roles: dict[str, str] = {}
     audio_frames = 0
-    async with rd(project="sdk-check", uuid="sdk-user",
-                  executor_dict={"Market Data": market_data}) as vc:
+    async with rd(
+        project="sdk-check", uuid="sdk-user", executor_dict={"Market Data": market_data}
+    ) as vc:
         await vc.send_text_query("price of gold today")
         async for response in vc.get_responses():
             kind = response.get("type")

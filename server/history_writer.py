@@ -14,7 +14,14 @@ import asyncio
 import contextlib
 import logging
 
-from server.store import HistoryBatch, HistoryEntry, Store, StoreError, StoreUnavailable
+from server.store import (
+    HistoryBatch,
+    HistoryEntry,
+    HistoryTurn,
+    Store,
+    StoreError,
+    StoreUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +43,7 @@ class HistoryWriter:
 
     def submit(self, account: str, project: str, uuid: str, entries: list[HistoryEntry]) -> None:
         """Queue one turn for writing; returns at once."""
-        self._pending.append((account, project, uuid, entries))
+        self._pending.append(HistoryTurn(account, project, uuid, entries))
         self._submitted += 1
         self._wake.set()
         self.start()

@@ -85,6 +85,7 @@ BACKCHANNELS = frozenset(_BACKCHANNEL_TEXT.split())
 _WORD = re.compile(r"[a-z0-9']+")
 T = TypeVar("T")
 
+
 # Whisper decodes one at a time, in an executor of its own (waiting in asyncio's
 # default pool once held up every session's VAD feeding and history writes),
 # most urgent first across sessions: a finished turn's transcript (due now)

@@ -49,9 +49,7 @@ def test_open_mode_accepts_any_key_as_local(echo_server: EngineProcess) -> None:
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES)
-def test_open_mode_still_needs_a_bearer_key(
-    echo_server: EngineProcess, method, path, body
-) -> None:
+def test_open_mode_still_needs_a_bearer_key(echo_server: EngineProcess, method, path, body) -> None:
     response = httpx.request(method, echo_server.base_url + path, json=body)
     assert response.status_code == 401
     assert "API key" in response.json()["error"]["message"]

@@ -70,7 +70,6 @@ class TextToSpeech:
         audio = np.concatenate(chunks)
         return float_to_pcm16(resample(audio, self.native_rate, rate))
 
-
     def _render(self, phonemes: list[str]) -> np.ndarray:
         """One sentence's phonemes as audio, scaled as ``PiperVoice.synthesize`` scales it."""
         ids = self._voice.phonemes_to_ids(phonemes)

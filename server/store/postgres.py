@@ -20,6 +20,7 @@ import asyncpg
 
 from server.store.records import (
     CONVERSATION_TITLES,
+    ENTRY_KEYS,
     HISTORY_COLUMNS,
     HistoryBatch,
     ProjectVersion,
@@ -69,6 +70,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX history_by_user ON history (account, project, uuid, id);
     """,
     CONVERSATION_TITLES,
+    ENTRY_KEYS,
 ]
 
 # Errors that mean "the database is not there right now", as opposed to a bad request.
@@ -195,12 +197,22 @@ class PostgresStore(Store):
     async def append_history_batch(self, batch: HistoryBatch) -> None:
         rows = history_rows(batch)
 
+        columns = ", ".join(HISTORY_COLUMNS)
+
         async def run(conn: asyncpg.Connection) -> None:
+            # COPY is the fast path but cannot skip duplicates, so it fills a scratch
+            # table and one INSERT moves the rows a lost acknowledgement did not store.
             async with conn.transaction():
+                await conn.execute(
+                    "CREATE TEMP TABLE incoming_history "
+                    "(LIKE history INCLUDING DEFAULTS INCLUDING IDENTITY) ON COMMIT DROP"
+                )
                 await conn.copy_records_to_table(
-                    "history",
-                    records=rows,
-                    columns=list(HISTORY_COLUMNS),
+                    "incoming_history", records=rows, columns=list(HISTORY_COLUMNS)
+                )
+                await conn.execute(
+                    f"INSERT INTO history ({columns}) SELECT {columns} FROM incoming_history "
+                    "ORDER BY id ON CONFLICT (entry_key) DO NOTHING"
                 )
 
         await self._with_connection(run, "save history")

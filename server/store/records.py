@@ -11,9 +11,10 @@ from __future__ import annotations
 import abc
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
 
 class StoreError(RuntimeError):
@@ -49,7 +50,22 @@ class HistoryEntry:
     cut: bool
 
 
-HistoryBatch = list[tuple[str, str, str, list[HistoryEntry]]]
+@dataclass(frozen=True, slots=True)
+class HistoryTurn:
+    """One user's finished turn, with a key that makes writing it twice harmless.
+
+    A commit whose acknowledgement is lost (the database went away just then) is
+    retried; the key lets the store ignore the copy it already has.
+    """
+
+    account: str
+    project: str
+    uuid: str
+    entries: list[HistoryEntry]
+    key: str = field(default_factory=lambda: uuid4().hex)
+
+
+HistoryBatch = list[HistoryTurn]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +90,12 @@ CONVERSATION_TITLES = """
 """
 """Migration 2 of every backend: names given to conversations (ours)."""
 
+ENTRY_KEYS = """
+    ALTER TABLE history ADD COLUMN entry_key TEXT;
+    CREATE UNIQUE INDEX IF NOT EXISTS history_entry_key ON history (entry_key);
+"""
+"""Migration 3 of every backend: a key per written entry, so a retried write is a no-op."""
+
 RENAME_CONVERSATION = (
     "INSERT INTO conversation_titles VALUES (?, ?, ?, ?) ON CONFLICT "
     "(account, project, uuid) DO UPDATE SET title = excluded.title"
@@ -90,16 +112,26 @@ def now_text() -> str:
 
 
 def history_rows(batch: HistoryBatch) -> list[tuple[Any, ...]]:
-    """The ``history`` table's rows (account .. created_at) for a batch of turns."""
+    """The ``history`` table's rows (HISTORY_COLUMNS) for a batch of turns."""
     now = now_text()
     return [
-        (account, project, uuid, e.role, e.agent, e.text, e.cut, now)
-        for account, project, uuid, entries in batch
-        for e in entries
+        (t.account, t.project, t.uuid, e.role, e.agent, e.text, e.cut, now, f"{t.key}:{i}")
+        for t in batch
+        for i, e in enumerate(t.entries)
     ]
 
 
-HISTORY_COLUMNS = ("account", "project", "uuid", "role", "agent", "text", "cut", "created_at")
+HISTORY_COLUMNS = (
+    "account",
+    "project",
+    "uuid",
+    "role",
+    "agent",
+    "text",
+    "cut",
+    "created_at",
+    "entry_key",
+)
 
 
 def future_schema_error(where: str, found: int, known: int) -> StoreError:
@@ -237,4 +269,4 @@ class Store(abc.ABC):
     async def append_history(
         self, account: str, project: str, uuid: str, entries: list[HistoryEntry]
     ) -> None:
-        await self.append_history_batch([(account, project, uuid, entries)])
+        await self.append_history_batch([HistoryTurn(account, project, uuid, entries)])

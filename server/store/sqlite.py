@@ -20,6 +20,7 @@ from typing import Any
 
 from server.store.records import (
     CONVERSATION_TITLES,
+    ENTRY_KEYS,
     HISTORY_COLUMNS,
     HistoryBatch,
     ProjectVersion,
@@ -55,6 +56,7 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS history_by_user ON history (account, project, uuid, id);
     """,
     CONVERSATION_TITLES,
+    ENTRY_KEYS,
 ]
 
 
@@ -149,7 +151,8 @@ class SqliteStore(Store):
                 self._db.execute("BEGIN")
                 self._db.executemany(
                     f"INSERT INTO history ({', '.join(HISTORY_COLUMNS)}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"VALUES ({', '.join('?' * len(HISTORY_COLUMNS))}) "
+                    "ON CONFLICT (entry_key) DO NOTHING",
                     rows,
                 )
                 self._db.execute("COMMIT")
