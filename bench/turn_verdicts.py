@@ -25,7 +25,7 @@ from server.speech.end_of_turn import Verdict, decide, load_end_of_turn
 from server.speech.pcm import float_to_pcm16, pcm16_to_float
 from server.speech.turns import TurnDetector
 from server.speech.vad import load_vad
-from server.voice_input import PROBE_MS
+from server.voice_input import DRAFT_TAIL_MS, PROBE_MS
 
 CHUNK_S = 0.05
 
@@ -36,31 +36,43 @@ class Pause:
 
     at_s: float
     draft: str
+    avg_logprob: float
     verdict: Verdict
 
 
 def judged_pauses(utterance: Utterance, vad, asr, model) -> list[Pause]:  # type: ignore[no-untyped-def]
-    """Every pause the engine would put to the detector, until the first that ends the turn."""
-    detector = TurnDetector(vad, RATE, silence_ms=10_000, tail_ms=PROBE_MS)
+    """Every pause the engine would put to the detector, until the first that ends the turn.
+
+    As in `server.voice_input`: the verdict is taken ``DRAFT_TAIL_MS`` into a
+    pause, and ends the turn only if the pause then lasts ``PROBE_MS``.
+    """
+    detector = TurnDetector(vad, RATE, silence_ms=10_000, tail_ms=DRAFT_TAIL_MS)
     step = int(CHUNK_S * RATE) * 2
     pauses: list[Pause] = []
     judged = -1
+    ending: Pause | None = None
     room = room_noise(RATE, len(utterance.pcm) // 2)  # the room goes on after the speech
     pcm = utterance.pcm + float_to_pcm16(room)
     for k in range(0, len(pcm), step):
         update = detector.feed(pcm[k : k + step])
         if update.speech_active or not detector.has_speech:
+            ending = None  # speech resumed before the pause was long enough
             continue
+        if ending is not None and detector.quiet_ms >= PROBE_MS:
+            pauses.append(ending)
+            break
         audio = detector.pending_utterance()
         if audio is None or len(audio) == judged:
             continue
         judged = len(audio)
-        draft = asr.transcribe(audio, RATE)
+        draft = asr.transcribe_scored(audio, RATE)
         probability = model.probability(pcm16_to_float(audio))
-        verdict = decide(probability, draft)
-        pauses.append(Pause((k + step) / 2 / RATE, draft, verdict))
+        verdict = decide(probability, draft.text, draft.avg_logprob)
+        pause = Pause((k + step) / 2 / RATE, draft.text, draft.avg_logprob, verdict)
         if verdict.complete:
-            break
+            ending = pause
+        else:
+            pauses.append(pause)
     return pauses
 
 
@@ -96,7 +108,8 @@ def main() -> None:
                 v = p.verdict
                 print(
                     f"{utterance.name:18s} {p.at_s:5.2f}s p={v.probability:.2f} "
-                    f"{'END ' if v.complete else 'wait'} {v.reason:8s} {p.draft!r}"
+                    f"lp={p.avg_logprob:5.2f} "
+                    f"{'END ' if v.complete else 'wait'} {v.reason:12s} {p.draft!r}"
                 )
     print()
     print("| what | count | rate |")

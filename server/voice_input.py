@@ -8,11 +8,14 @@ ends after ``silence_ms`` of silence, or when the client stops recording
 (a commit followed by no more audio); the final transcript becomes a query.
 
 In ``turn_detection.mode: smart`` (the default) the engine does not wait out
-``silence_ms``: after ``PROBE_MS`` of silence it asks the end-of-turn detector
-(`server.speech.end_of_turn`: Smart Turn on the audio plus the draft transcript
-of the same audio), off the event loop. Complete: the turn ends now, with the
-draft as its transcript. Not complete: it keeps listening, and ``silence_ms``
-of silence still ends the turn, so no turn is ever held open.
+``silence_ms``. As soon as the VAD hears the user stop (``DRAFT_TAIL_MS`` of
+silence), the utterance is transcribed as a draft and put to the end-of-turn
+detector (`server.speech.end_of_turn`: Smart Turn on the audio, plus the
+draft's words and Whisper's confidence in them), off the event loop. Complete,
+and the user has stayed quiet for ``PROBE_MS``: the turn ends, with the draft
+as its transcript. Not complete: it keeps listening, and ``silence_ms`` of
+silence still ends the turn, so no turn is ever held open. Deciding while the
+``PROBE_MS`` run out, instead of after, is what keeps the wait short.
 
 Recognition never holds up the audio worker: partial transcripts decode in
 the background (one at a time), and once the user has been quiet briefly the
@@ -42,6 +45,7 @@ from typing import Any, Protocol, TypeVar
 
 from protocol import events
 from server.query import Query
+from server.speech.asr import Transcript
 from server.speech.echo import ServerEchoCanceller
 from server.speech.scheduler import PARTIAL_TRANSCRIPT_SLACK_S, recognition_executor
 from server.speech_config import SpeechSpec
@@ -76,7 +80,8 @@ log = logging.getLogger(__name__)
 
 PARTIAL_EVERY_S = 0.5  # re-decode the growing utterance at most this often (of new audio)
 RECORDING_STOPPED_S = 0.4  # a commit with no audio after it for this long ends the turn
-PROBE_MS = 160  # smart mode: silence after speech before the end-of-turn detector is asked
+PROBE_MS = 200  # smart mode: least silence that can end a turn (longer than a comma's)
+DRAFT_TAIL_MS = 64  # smart mode: silence after speech before the draft and the verdict start
 _BACKCHANNEL_TEXT = (
     "uh huh uh-huh mhm mm hmm mm-hmm hm ok okay yeah yep yes right sure alright cool "
     "nice great wow oh ah i see got it"
@@ -134,10 +139,11 @@ class VoiceInput:
             speech.sample_rate,
             silence_ms=speech.silence_ms,
             min_speech_ms=speech.min_speech_ms,
-            tail_ms=TAIL_MS if end_of_turn is None else PROBE_MS,
+            tail_ms=TAIL_MS if end_of_turn is None else DRAFT_TAIL_MS,
         )
         self._judged = -1  # length of the draft last put to the end-of-turn detector
         self._judgement: asyncio.Task[None] | None = None
+        self._ends_at = -1  # length of the draft the detector called complete
         self.echo = ServerEchoCanceller(speech.sample_rate)  # our own voice, out of the mic
         self.session: ListeningSession | None = None
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
@@ -149,7 +155,7 @@ class VoiceInput:
         self._barge_checked = False
         self._turn_id = 0  # bumped when a turn ends or is cleared: late partials are dropped
         self._partial_task: asyncio.Task[None] | None = None
-        self._draft: tuple[int, asyncio.Task[tuple[str, float]]] | None = None  # (bytes, decode)
+        self._draft: tuple[int, asyncio.Task[tuple[Transcript, float]]] | None = None
         self._turn_lock = asyncio.Lock()  # one chunk or one end of turn at a time
         self.client_playing = False
 
@@ -220,6 +226,8 @@ class VoiceInput:
             else:
                 self._start_draft()
                 self._start_judgement()
+                if self._verdict_ends_turn():
+                    await self._end_judged_turn()
 
     def _clean_and_feed(self, chunk: bytes) -> Any:
         return self.detector.feed(self.echo.clean(chunk))
@@ -256,6 +264,19 @@ class VoiceInput:
             self._draft[1].cancel()  # a decode not started yet never runs
             self._draft = None
 
+    def _verdict_ends_turn(self) -> bool:
+        """The detector called this pause's draft complete, and the pause is long enough."""
+        return (
+            self._draft is not None
+            and self._draft[0] == self._ends_at
+            and self.detector.quiet_ms >= PROBE_MS
+        )
+
+    async def _end_judged_turn(self) -> None:
+        speech_end = time.monotonic() - self.detector.quiet_ms / 1000
+        if self.detector.end_now():
+            await self._finish_turn(speech_end)
+
     def _start_judgement(self) -> None:
         """Smart mode: ask whether this pause ends the turn (once per pause)."""
         if self.end_of_turn is None or self._draft is None or self._draft[0] == self._judged:
@@ -269,7 +290,7 @@ class VoiceInput:
         )
 
     async def _judge(
-        self, length: int, draft: asyncio.Task[tuple[str, float]], audio: bytes, turn_id: int
+        self, length: int, draft: asyncio.Task[tuple[Transcript, float]], audio: bytes, turn_id: int
     ) -> None:
         from server.speech.end_of_turn import decide
         from server.speech.pcm import pcm16_to_float, resample
@@ -286,26 +307,26 @@ class VoiceInput:
             self.end_of_turn = None
             return
         try:
-            text, _asr_s = await asyncio.shield(draft)
+            heard, _asr_s = await asyncio.shield(draft)
         except (asyncio.CancelledError, Exception):
             return  # the draft was dropped: speech resumed or the turn ended
-        verdict = decide(probability, text)
-        log.debug("end of turn: %s %r", verdict, text)
+        verdict = decide(probability, heard.text, heard.avg_logprob)
+        log.debug("end of turn: %s %r", verdict, heard.text)
         if not verdict.complete:
             return  # keep listening; silence_ms of silence still ends the turn
         async with self._turn_lock:
             current = self._draft is not None and self._draft[0] == length
             if turn_id != self._turn_id or not current:
                 return
-            speech_end = time.monotonic() - self.detector.quiet_ms / 1000
-            if self.detector.end_now():
-                await self._finish_turn(speech_end)
+            self._ends_at = length  # the audio worker ends it once PROBE_MS have passed
+            if self._verdict_ends_turn():
+                await self._end_judged_turn()
 
-    async def _timed_transcribe(self, audio: bytes) -> tuple[str, float]:
-        def run() -> tuple[str, float]:
+    async def _timed_transcribe(self, audio: bytes) -> tuple[Transcript, float]:
+        def run() -> tuple[Transcript, float]:
             started = time.perf_counter()
-            text = self.asr.transcribe(audio, self.sample_rate)
-            return text, time.perf_counter() - started
+            heard = self.asr.transcribe_scored(audio, self.sample_rate)
+            return heard, time.perf_counter() - started
 
         return await _recognise(run)
 
@@ -327,11 +348,12 @@ class VoiceInput:
         draft, self._draft = self._draft, None
         self._turn_id += 1  # no partial transcript may follow the final one
         if not audio:
-            text, asr_s = "", 0.0
+            heard, asr_s = Transcript("", 0.0), 0.0
         elif draft is not None and draft[0] == len(audio):
-            text, asr_s = await draft[1]  # decoded during the silence window
+            heard, asr_s = await draft[1]  # decoded during the silence window
         else:
-            text, asr_s = await self._timed_transcribe(audio)
+            heard, asr_s = await self._timed_transcribe(audio)
+        text = heard.text
         self._reset_turn()
         await asyncio.to_thread(self.detector.reset)
         session = self.session
@@ -346,6 +368,7 @@ class VoiceInput:
         self._turn_id += 1
         self._drop_draft()  # a running decode finishes in its thread; its result is unused
         self._judged = -1
+        self._ends_at = -1
         self._last_partial_bytes = 0
         self._last_partial = ""
         self._barge_checked = False

@@ -40,6 +40,12 @@ from server.speech.onnx_session import single_thread_session
 MODEL_RATE = 16000
 WINDOW_S = 8  # the model sees the last 8 s of the utterance
 COMPLETE_AT = 0.5  # the model's own threshold
+# Whisper's mean log probability per token below which its words are a guess: a
+# pause mid-sentence often leaves a fragment Whisper completes with made-up words
+# ("Uh, how about" -> "a halibale.", "Add milk," -> "at mill."), and a turn must
+# not end on words nobody said. Chosen on `bench.turn_verdicts`: the cut-off
+# drafts sat at -0.46 to -0.96, most finished sentences above -0.3.
+UNSURE_LOGPROB = -0.45
 PHONE_DIGITS = 7  # a digit string this long may be a whole phone number
 MODEL_FILE = "smart-turn-v3.2-cpu.onnx"
 MODEL_PACKAGE = "pipecat-ai==1.14.0"
@@ -80,6 +86,9 @@ _HESITATIONS = (
     "what is it called",
 )
 _NUMBER_WORDS = _word_set("zero oh one two three four five six seven eight nine ten double triple")
+# Whisper writes an unfinished "... a flight to" as "a flight too?": a last "too"
+# is no sign of a finished question (the audio decides those).
+_SOUNDS_LIKE_TO = _word_set("too")
 _TOKEN = re.compile(r"[a-z0-9']+")
 
 
@@ -89,7 +98,7 @@ class Verdict:
 
     complete: bool
     probability: float  # Smart Turn's probability that the turn is complete
-    reason: str  # "question", "words", "audio"
+    reason: str  # "question", "words", "unsure words", "no words", "audio"
 
 
 def words_signal(text: str) -> bool | None:
@@ -102,7 +111,7 @@ def words_signal(text: str) -> bool | None:
     tokens = _TOKEN.findall(stripped.lower())
     if not tokens:
         return None
-    asked = stripped.endswith("?")
+    asked = stripped.endswith("?") and tokens[-1] not in _SOUNDS_LIKE_TO
     tail = " ".join(tokens[-4:])
     if tokens[-1] in _ALWAYS_CONTINUES or any(tail.endswith(h) for h in _HESITATIONS):
         return False
@@ -112,25 +121,27 @@ def words_signal(text: str) -> bool | None:
 
 
 def _reading_digits(tokens: list[str]) -> bool:
-    """A code or number being read out, shorter than a phone number: more is likely to follow.
+    """A statement that stops on a number shorter than a phone number: more is likely to follow.
 
-    "five five five", "739 281" and "555" go on; "25" is a quantity, and
-    "555 1234" (seven digits) may be complete: the audio decides those.
+    "five five five", "739 281", "my address is 22" and "a timer for 10" go
+    on; "555 1234" (seven digits) may be complete: the audio decides those. A
+    statement that really ends on a short number ("I am 25") waits for the limit.
     """
-    digits = count = 0
+    digits = 0
     for token in reversed(tokens):
         if not (token.isdigit() or token in _NUMBER_WORDS):
             break
         digits += len(token) if token.isdigit() else 1
-        count += 1
-    return (count >= 2 or digits >= 3) and digits < PHONE_DIGITS
+    return 0 < digits < PHONE_DIGITS
 
 
-def decide(probability: float, text: str) -> Verdict:
-    """Combine the audio model's probability with the transcript so far."""
+def decide(probability: float, text: str, avg_logprob: float = 0.0) -> Verdict:
+    """Combine the audio model's probability with the transcript so far and its confidence."""
     signal = words_signal(text)
     if signal is False:
         return Verdict(False, probability, "words")
+    if text.strip() and avg_logprob < UNSURE_LOGPROB:
+        return Verdict(False, probability, "unsure words")
     if signal is True:
         return Verdict(True, probability, "question")
     if not text.strip():

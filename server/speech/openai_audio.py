@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import httpx
 import numpy as np
 
+from server.speech.asr import Transcript
 from server.speech.pcm import check_sample_rate, float_to_pcm16, pcm16_to_float, resample
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
@@ -130,6 +131,10 @@ class RemoteRecognizer:
             if due:
                 self.report(f"speech recognition failed: {exc}")
             return ""
+
+    def transcribe_scored(self, pcm16: bytes, sample_rate: int) -> Transcript:
+        """`transcribe`; the endpoint gives no confidence, so its words count as sure."""
+        return Transcript(self.transcribe(pcm16, sample_rate), 0.0)
 
     def _transcribe(self, pcm16: bytes, sample_rate: int) -> str:
         rate = check_sample_rate(sample_rate)
