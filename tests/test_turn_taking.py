@@ -83,7 +83,8 @@ async def transcripts_of(
 @pytest.mark.parametrize(
     "text",
     ["I want apples, bananas and", "Please book me a flight to the", "I'd like, um...",
-     "My number is five, five, five.", "The code is 739.", "Let me think."],
+     "My number is five, five, five.", "The code is 739.", "Let me think.",
+     "My address is 22."],
 )  # fmt: skip
 def test_unfinished_words_keep_the_turn_open_whatever_the_audio_says(text: str) -> None:
     assert words_signal(text) is False
@@ -93,6 +94,19 @@ def test_unfinished_words_keep_the_turn_open_whatever_the_audio_says(text: str) 
 @pytest.mark.parametrize("text", ["How far is the moon?", "What is it for?", "Where is it?"])
 def test_a_question_ends_the_turn_even_when_the_audio_model_doubts(text: str) -> None:
     assert decide(0.1, text).complete
+
+
+def test_a_question_ending_on_too_is_left_to_the_audio() -> None:
+    """Whisper writes an unfinished "a flight to" as "a flight too?"."""
+    assert decide(0.2, "Can you book me a flight too?").reason == "audio"
+    assert not decide(0.2, "Can you book me a flight too?").complete
+
+
+def test_words_whisper_was_unsure_of_never_end_a_turn() -> None:
+    """A fragment Whisper completed with a guess ("Uh, how about" -> "a halibale.")."""
+    assert decide(0.99, "a halibale.", avg_logprob=-0.9).reason == "unsure words"
+    assert not decide(0.99, "What time is it?", avg_logprob=-0.9).complete
+    assert decide(0.99, "a halibut.", avg_logprob=-0.1).complete
 
 
 def test_without_cues_in_the_words_the_audio_model_decides() -> None:
