@@ -12,7 +12,8 @@ interleaved so background load hits all alike. Measured:
 - on complete ones, end of speech (last voiced sample) -> transcript.done and
   -> first response.audio.delta;
 - the detector's CPU time per decision (thread CPU time, and wall time), timed in
-  this process on each complete utterance while the server synthesises the answer.
+  this process on each complete utterance while the server synthesises the rest
+  of the answer (after its first audio, so the latency above does not pay for it).
 
 The floor beside it: silence-600 from the same run. ``python -m bench.turns [--limit N]``
 """
@@ -63,9 +64,12 @@ async def one_turn(url: str, utterance: Utterance, timer: DecisionTimer | None =
         try:
             frames = await peer.until("response.audio_transcript.done", timeout=60)
             mic.cancel()  # push-to-talk: the microphone stops once the turn is taken
-            if timer is not None and not utterance.pause_ms:
-                timing = timer.start(utterance)
             frames += await peer.until("response.audio.delta", timeout=120)
+            if timer is not None and not utterance.pause_ms:
+                # Decisions are timed while the rest of the answer is synthesised, not
+                # before its first audio: that latency is measured, and must not pay for it.
+                timing = timer.start(utterance)
+                await peer.until("response.done", timeout=120)
         finally:
             mic.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from server import conversations_api, http_api, realtime
 from server.drain import Drain
 from server.history_writer import HistoryWriter
-from server.http_api import ApiError
+from server.http_common import ApiError
 from server.llm import ProviderFactory
 from server.presence import DatabasePresence, LocalPresence
 from server.settings import Settings

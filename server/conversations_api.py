@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from protocol.names import name_problem
-from server.http_api import ApiError, _account, _json_body, _project_name, _store
+from server.http_common import ApiError, account_of, json_body, project_name, store_of
 from server.store import StoreError
 
 router = APIRouter()
@@ -51,10 +51,10 @@ async def _in_store(call: Any, *args: Any) -> Any:
 @router.get("/distiller/conversations/{project}")
 async def list_conversations(request: Request, project: str) -> dict[str, Any]:
     """``?query=words&limit=50&offset=0``, newest first; ``next_offset`` null on the last page."""
-    account, name = _account(request), _project_name(project)
+    account, name = account_of(request), project_name(project)
     query, limit, offset = _page(request)
     found = await _in_store(
-        _store(request).list_conversations, account, name, query, limit + 1, offset
+        store_of(request).list_conversations, account, name, query, limit + 1, offset
     )
     return {
         "project": name,
@@ -74,8 +74,8 @@ async def list_conversations(request: Request, project: str) -> dict[str, Any]:
 
 @router.get("/distiller/conversations/{project}/{uuid}")
 async def read_conversation(request: Request, project: str, uuid: str) -> dict[str, Any]:
-    account, name, user = _account(request), _project_name(project), _uuid(uuid)
-    entries = await _in_store(_store(request).conversation, account, name, user)
+    account, name, user = account_of(request), project_name(project), _uuid(uuid)
+    entries = await _in_store(store_of(request).conversation, account, name, user)
     if not entries:
         raise ApiError(404, f"no conversation '{user}' with project '{name}'")
     return {
@@ -89,18 +89,20 @@ async def read_conversation(request: Request, project: str, uuid: str) -> dict[s
 
 @router.patch("/distiller/conversations/{project}/{uuid}")
 async def rename_conversation(request: Request, project: str, uuid: str) -> dict[str, Any]:
-    account, name, user = _account(request), _project_name(project), _uuid(uuid)
-    title = (await _json_body(request)).get("title")
+    account, name, user = account_of(request), project_name(project), _uuid(uuid)
+    title = (await json_body(request)).get("title")
     if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE:
         raise ApiError(422, f"title must be text of 1 to {MAX_TITLE} characters")
-    if not await _in_store(_store(request).rename_conversation, account, name, user, title.strip()):
+    if not await _in_store(
+        store_of(request).rename_conversation, account, name, user, title.strip()
+    ):
         raise ApiError(404, f"no conversation '{user}' with project '{name}'")
     return {"project": name, "uuid": user, "title": title.strip()}
 
 
 @router.delete("/distiller/conversations/{project}/{uuid}")
 async def delete_conversation(request: Request, project: str, uuid: str) -> dict[str, Any]:
-    account, name, user = _account(request), _project_name(project), _uuid(uuid)
-    if not await _in_store(_store(request).delete_conversation, account, name, user):
+    account, name, user = account_of(request), project_name(project), _uuid(uuid)
+    if not await _in_store(store_of(request).delete_conversation, account, name, user):
         raise ApiError(404, f"no conversation '{user}' with project '{name}'")
     return {"project": name, "uuid": user, "deleted": True}

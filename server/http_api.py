@@ -10,62 +10,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from protocol.names import name_problem
-from server.auth import account_for
 from server.config_text import ConfigTextError, load_config_text
+from server.http_common import ApiError, account_of, json_body, project_name, store_of
 from server.project import ConfigInvalid, validate_config
-from server.store import Store, StoreError, StoreUnavailable
+from server.store import StoreError, StoreUnavailable
 
 router = APIRouter()
-
-
-class ApiError(Exception):
-    """An HTTP error with a JSON body ``{"error": {"message": ...}}``."""
-
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.extra = extra
-
-    def response(self) -> JSONResponse:
-        return JSONResponse({"error": {"message": self.message, **self.extra}}, self.status)
-
-
-def _store(request: Request) -> Store:
-    return request.app.state.store
-
-
-def _account(request: Request) -> str:
-    account = account_for(request.app.state.settings, request.headers.get("authorization"))
-    if account is None:
-        raise ApiError(401, "missing or invalid API key (send 'Authorization: Bearer <key>')")
-    return account
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw:
-        raise ApiError(400, "request body is empty; expected a JSON object")
-    try:
-        body = json.loads(raw, parse_constant=_refuse_constant)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise ApiError(400, f"request body is not valid JSON ({exc})") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "request body must be a JSON object")
-    return body
-
-
-def _refuse_constant(name: str) -> Any:
-    """NaN and Infinity are Python's JSON extensions, not JSON: no config may hold them."""
-    raise json.JSONDecodeError(f"{name} is not JSON", name, 0)
-
-
-def _project_name(value: Any) -> str:
-    problem = name_problem(value, "project")
-    if problem:
-        raise ApiError(400, problem)
-    return value
 
 
 def _version_number(value: Any) -> int | None:
@@ -113,20 +63,20 @@ def _validate_now(config: Any) -> None:
 
 @router.post("/authentication/validate")
 async def validate_key(request: Request) -> dict[str, str]:
-    return {"organization_id": _account(request)}
+    return {"organization_id": account_of(request)}
 
 
 @router.post("/distiller/create", status_code=201)
 async def create_project(request: Request) -> dict[str, Any]:
-    account = _account(request)
-    body = await _json_body(request)
-    project = _project_name(body.get("project"))
+    account = account_of(request)
+    body = await json_body(request)
+    project = project_name(body.get("project"))
     if "config" not in body:
         raise ApiError(400, "missing field 'config'")
     config = await _config_object(body["config"])
     await _validated(config)
     try:
-        version = await _store(request).create_version(account, project, config)
+        version = await store_of(request).create_version(account, project, config)
     except StoreUnavailable as exc:
         raise ApiError(503, f"project '{project}' was not created: {exc}") from None
     except StoreError as exc:
@@ -140,11 +90,11 @@ async def create_project(request: Request) -> dict[str, Any]:
 
 @router.post("/distiller/download")
 async def download_project(request: Request) -> dict[str, str]:
-    account = _account(request)
-    body = await _json_body(request)
-    project = _project_name(body.get("project"))
+    account = account_of(request)
+    body = await json_body(request)
+    project = project_name(body.get("project"))
     version = _version_number(body.get("project_version"))
-    found = await _store(request).get_version(account, project, version)
+    found = await store_of(request).get_version(account, project, version)
     if found is None:
         raise ApiError(404, _not_found(project, version))
     # The hosted service encodes the config twice; the SDK decodes it twice.
@@ -153,8 +103,8 @@ async def download_project(request: Request) -> dict[str, str]:
 
 @router.post("/distiller/config/validate")
 async def validate_project_config(request: Request) -> dict[str, Any]:
-    _account(request)
-    body = await _json_body(request)
+    account_of(request)
+    body = await json_body(request)
     if "config" not in body:
         raise ApiError(400, "missing field 'config'")
     await _validated(await _config_object(body["config"]))
@@ -163,8 +113,8 @@ async def validate_project_config(request: Request) -> dict[str, Any]:
 
 @router.get("/distiller/projects")
 async def list_projects(request: Request) -> dict[str, Any]:
-    account = _account(request)
-    projects = await _store(request).list_projects(account)
+    account = account_of(request)
+    projects = await store_of(request).list_projects(account)
     return {
         "projects": [
             {
@@ -180,9 +130,9 @@ async def list_projects(request: Request) -> dict[str, Any]:
 
 @router.get("/distiller/projects/{name}")
 async def list_versions(request: Request, name: str) -> dict[str, Any]:
-    account = _account(request)
-    project = _project_name(name)
-    versions = await _store(request).list_versions(account, project)
+    account = account_of(request)
+    project = project_name(name)
+    versions = await store_of(request).list_versions(account, project)
     if not versions:
         raise ApiError(404, _not_found(project, None))
     entries = await asyncio.to_thread(lambda: [_version_entry(v.config) for v in versions])
