@@ -27,5 +27,12 @@ def llm_threads() -> int:
 
 
 def speech_threads() -> int:
-    """Threads for Whisper and Piper: the cores there are (their default, 4, oversubscribes 2)."""
-    return max(1, min(4, os.cpu_count() or 1))
+    """Threads for one Whisper decode: one, for the same reason as `llm_threads`.
+
+    CTranslate2's threads also meet after every layer. With the encoder on the
+    utterance instead of a 30 s window a decode is ~0.1 s on one thread, and
+    inside the engine, next to Piper, the LLM and the VAD, one thread stayed
+    there (10 voice turns, load average 3: p50 0.091 s, max 0.187 s) where two
+    threads stalled (p50 0.129 s, max 1.9 s; up to 7 s at load 5-7).
+    """
+    return 1

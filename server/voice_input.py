@@ -296,6 +296,7 @@ class VoiceInput:
         from server.speech.pcm import pcm16_to_float, resample
 
         model = self.end_of_turn
+        asked_at = time.monotonic()
         audio16k = resample(pcm16_to_float(audio), self.sample_rate, 16000)
         loop = asyncio.get_running_loop()
         try:
@@ -311,7 +312,14 @@ class VoiceInput:
         except (asyncio.CancelledError, Exception):
             return  # the draft was dropped: speech resumed or the turn ended
         verdict = decide(probability, heard.text, heard.avg_logprob)
-        log.debug("end of turn: %s %r", verdict, heard.text)
+        log.debug(
+            "end of turn: %s %r (model %.3f s, draft %.3f s, verdict after %.3f s)",
+            verdict,
+            heard.text,
+            _cpu_s,
+            _asr_s,
+            time.monotonic() - asked_at,
+        )
         if not verdict.complete:
             return  # keep listening; silence_ms of silence still ends the turn
         async with self._turn_lock:
