@@ -20,6 +20,7 @@ import collections
 from dataclasses import dataclass
 
 from bench.turn_set import RATE, Utterance, build, room_noise
+from server.model_loading import speech_threads
 from server.speech.asr import load_asr
 from server.speech.end_of_turn import Verdict, decide, load_end_of_turn
 from server.speech.pcm import float_to_pcm16, pcm16_to_float
@@ -81,7 +82,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N utterances")
     parser.add_argument("--show", action="store_true", help="one line per utterance")
     args = parser.parse_args()
-    vad, asr, model = load_vad(), load_asr(), load_end_of_turn()
+    vad, asr, model = load_vad(), load_asr(cpu_threads=speech_threads()), load_end_of_turn()
     utterances = build()
     if args.limit:
         utterances = utterances[: args.limit]

@@ -97,16 +97,28 @@ class SpeechRecognizer:
         twice in a row, which a shortened window sometimes provokes): the caller
         then decodes the full window, which costs more but does not loop.
         """
+        max_length = 10 + int(_TOKENS_PER_S * audio16k.size / WHISPER_RATE)
+        pad = int(CONTEXT_PAD_S * WHISPER_RATE)
+        text, ran_away, result = self._greedy(audio16k, pad, max_length)
+        if ran_away or repeats_a_phrase(text):
+            return None
+        avg_logprob = mean_logprob(result)
+        if result.no_speech_prob > _NO_SPEECH_PROB and avg_logprob < _NO_SPEECH_LOGPROB:
+            return Transcript("", avg_logprob)
+        return Transcript(text, avg_logprob)
+
+    def _greedy(self, audio16k: np.ndarray, pad: int, max_length: int) -> tuple[str, bool, Any]:
+        """(text, whether it hit ``max_length``, CTranslate2's result): ``audio16k`` and ``pad``
+        samples of silence through the encoder, then greedy decoding. Call with the lock held."""
         import ctranslate2
 
         model = self._model
-        pad = int(CONTEXT_PAD_S * WHISPER_RATE)
         features = model.feature_extractor(audio16k, padding=pad)
         frames = min(features.shape[-1], (audio16k.size + pad) * _FRAMES_PER_S // WHISPER_RATE)
+        frames -= frames % 2  # the encoder's convolution halves the frames
         batch = np.ascontiguousarray(features[np.newaxis, :, :frames], dtype=np.float32)
         encoded = model.model.encode(ctranslate2.StorageView.from_array(batch), to_cpu=False)
         tokenizer = self._tokenizer()
-        max_length = 10 + int(_TOKENS_PER_S * audio16k.size / WHISPER_RATE)
         (result,) = model.model.generate(
             encoded,
             [[*tokenizer.sot_sequence, tokenizer.no_timestamps]],
@@ -119,13 +131,7 @@ class SpeechRecognizer:
         )
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
         text = " ".join(tokenizer.decode(tokens).split())
-        if len(result.sequences_ids[0]) >= max_length or repeats_a_phrase(text):
-            return None
-        # CTranslate2 scores are per token already; faster-whisper divides the sum by n + 1.
-        avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
-        if result.no_speech_prob > _NO_SPEECH_PROB and avg_logprob < _NO_SPEECH_LOGPROB:
-            return Transcript("", avg_logprob)
-        return Transcript(text, avg_logprob)
+        return text, len(result.sequences_ids[0]) >= max_length, result
 
     def _tokenizer(self) -> Any:
         if self._token_rules is None:
@@ -139,6 +145,13 @@ class SpeechRecognizer:
                 language=self.language if model.model.is_multilingual else None,
             )
         return self._token_rules
+
+
+def mean_logprob(result: Any) -> float:
+    """faster-whisper's ``avg_logprob`` from a CTranslate2 result (its score is per token
+    already; faster-whisper divides the sum by the tokens plus one)."""
+    tokens = len(result.sequences_ids[0])
+    return result.scores[0] * tokens / (tokens + 1)
 
 
 def repeats_a_phrase(text: str, shortest: int = 3) -> bool:
