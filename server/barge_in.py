@@ -1,0 +1,179 @@
+"""Barge-in: when does the user's speech over an answer interrupt it?
+
+The decision is made on the signal, never held up by the recogniser:
+
+* **Sustained speech interrupts.** Speech the VAD hears in the *cleaned*
+  microphone counts towards `SUSTAINED_MS` (longer than a backchannel:
+  espeak-ng's "uh-huh" is ~510 ms of VAD speech, "mm-hmm" ~670 ms) -- except
+  speech in chunks the server's echo canceller found to be mostly our own
+  voice (it removed at least `ECHO_DOMINATED_DB` of them while the echo is
+  measured in the microphone). A client that cancels its own echo (ours) or
+  a headset never has such chunks; a raw microphone has them while the
+  assistant talks alone, and loses them when a user talks over it.
+* **Words make it sooner, and correct it.** Once `ARM_MS` of such speech is
+  heard, what was said is decoded in the background, and again as more audio
+  arrives (each decode on the utterance so far). A decode with real words (not
+  a backchannel, not the words the assistant is speaking) interrupts at once;
+  one that heard our own words holds the sustained rule back until a later
+  decode of more audio says otherwise (it used to rule out the utterance for
+  good). Nothing waits for a decode: each chunk's decision is made as it comes.
+* **No echo canceller, no trust in the signal.** Without the server's
+  canceller (turned off, or it failed) a raw microphone's echo is speech to
+  the VAD, so only the words decide (the word-filter baseline of `bench.room`).
+
+This is LiveKit's "min interruption duration" plus Pipecat's minimum-words
+strategy, made echo-aware; neither can take back an interruption on our wire
+protocol (`response.interrupted` is final for the client), so the duration is
+set to exclude a backchannel rather than resumed after one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+SUSTAINED_MS = 700.0  # speech (not our echo) that interrupts without waiting for words
+ARM_MS = 160.0  # speech heard before the first decode of what was said
+RECHECK_MS = 250.0  # more speech before the next decode of the utterance so far
+ECHO_DOMINATED_DB = 10.0  # the canceller removed this much of a chunk: it was mostly echo
+
+_BACKCHANNEL_TEXT = (
+    "uh huh uh-huh mhm mm hmm mm-hmm hm ok okay yeah yep yes right sure alright cool "
+    "nice great wow oh ah i see got it"
+)
+BACKCHANNELS = frozenset(_BACKCHANNEL_TEXT.split())
+_WORD = re.compile(r"[a-z0-9']+")
+
+
+def words_of(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def is_backchannel(text: str) -> bool:
+    """True for a short acknowledgement (or nothing at all) that should not interrupt."""
+    words = words_of(text)
+    return not words or (len(words) <= 3 and all(w in BACKCHANNELS for w in words))
+
+
+def is_echo(heard: str, playing: str) -> bool:
+    """True if most words heard (two or more) are words the assistant is speaking right now.
+
+    A single word ("Wait." while the answer says "wait two minutes") is too
+    little to call echo: it used to rule out a true interruption.
+    """
+    heard_words = words_of(heard)
+    playing_words = set(words_of(playing))
+    if len(heard_words) < 2 or not playing_words:
+        return False
+    overlap = sum(w in playing_words for w in heard_words)
+    return overlap / len(heard_words) >= 0.6
+
+
+class SpeakingResponse(Protocol):
+    """The answer being played, as far as barge-in needs it."""
+
+    def spoken_recently(self) -> str: ...
+
+    def interrupt(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """What one microphone chunk told the policy (after the canceller and the VAD)."""
+
+    speech_ms: float  # VAD speech so far in the current utterance (0 when none)
+    echo_removed_db: float  # how much of this chunk the server's canceller took out
+    canceller_active: bool  # the server's canceller is running on this microphone
+
+    @property
+    def echo_dominated(self) -> bool:
+        """The canceller removed most of this chunk: it was our own voice."""
+        return self.echo_removed_db >= ECHO_DOMINATED_DB
+
+
+class BargeIn:
+    """The barge-in policy for one session's microphone; all methods run on the loop.
+
+    `heard` is called for every chunk while an answer plays; it interrupts
+    through `on_interrupt` (which stops the response) when the policy says so.
+    `reset` starts a new utterance.
+    """
+
+    def __init__(
+        self,
+        transcribe: Callable[[bytes], Awaitable[str]],
+        on_interrupt: Callable[[SpeakingResponse], None],
+    ) -> None:
+        self._transcribe = transcribe
+        self._on_interrupt = on_interrupt
+        self._decode: asyncio.Task[None] | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """A new utterance: forget what was heard and decoded (a running decode is dropped)."""
+        if getattr(self, "_decode", None) is not None and not self._decode.done():
+            self._decode.cancel()
+        self._decode = None
+        self._last_speech_ms = 0.0
+        self._user_ms = 0.0  # speech not dominated by our echo, this utterance
+        self._decoded_at_ms = -1.0  # _user_ms when the last decode started
+        self._echo_words = False  # the last decode heard our own words
+        self._fired = False
+
+    def close(self) -> None:
+        if self._decode is not None:
+            self._decode.cancel()
+
+    def heard(
+        self, chunk: Heard, response: SpeakingResponse, utterance: Callable[[], bytes]
+    ) -> None:
+        """One chunk of microphone while `response` plays: interrupt it, decode, or wait.
+
+        `utterance` gives the audio of the utterance so far (taken only to decode it).
+        """
+        if chunk.speech_ms < self._last_speech_ms:
+            self.reset()  # the detector dropped a click or ended the utterance: a new one
+        added = chunk.speech_ms - self._last_speech_ms
+        self._last_speech_ms = chunk.speech_ms
+        if self._fired:
+            return
+        if not chunk.echo_dominated:
+            self._user_ms += added
+        if chunk.canceller_active and not self._echo_words and self._user_ms >= SUSTAINED_MS:
+            self._fire(response, f"{self._user_ms:.0f} ms of speech")
+            return
+        if self._user_ms >= ARM_MS and self._decode_due():
+            self._decoded_at_ms = self._user_ms
+            self._decode = asyncio.create_task(
+                self._check_words(utterance(), response, chunk.canceller_active)
+            )
+
+    def _decode_due(self) -> bool:
+        if self._decode is not None and not self._decode.done():
+            return False  # one decode at a time; the next one takes all audio so far
+        return self._decoded_at_ms < 0 or self._user_ms - self._decoded_at_ms >= RECHECK_MS
+
+    async def _check_words(
+        self, utterance: bytes, response: SpeakingResponse, signal_trusted: bool
+    ) -> None:
+        heard = await self._transcribe(utterance)
+        if self._fired:
+            return
+        playing = response.spoken_recently()
+        self._echo_words = is_echo(heard, playing)
+        enough = len(words_of(heard)) >= (1 if signal_trusted else 2)
+        if enough and not is_backchannel(heard) and not self._echo_words:
+            self._fire(response, f"the user said {heard!r}")
+        else:
+            log.debug("not a barge-in (yet): %r", heard)
+
+    def _fire(self, response: SpeakingResponse, why: str) -> None:
+        log.info("barge-in: %s (%.0f ms of speech over the answer)", why, self._user_ms)
+        self._fired = True
+        self._on_interrupt(response)
