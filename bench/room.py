@@ -13,8 +13,9 @@ interrupt) or truly interrupts with espeak-ng's voice (detected?, onset to
 * ``raw_mic``: the raw microphone, no playback events (the published SDK);
   the server cancels its own voice;
 * ``baseline``: the raw microphone with the server's canceller off
-  (DISTILLER_SERVER_AEC=0, the default): the word-overlap filter alone, as before;
-  the other modes run the server with DISTILLER_SERVER_AEC=1.
+  (DISTILLER_SERVER_AEC=0): without a canceller the barge-in policy
+  (server/barge_in.py) trusts words only, the word-filter baseline; the other
+  modes run the server as shipped (canceller on).
 
 Also the client canceller's ERLE after convergence and its CPU per core at
 16 kHz, and the server canceller's CPU. Other work on the machine slows the
@@ -63,7 +64,10 @@ MODES = {"client_aec": True, "raw_mic": False, "baseline": False}
 @contextlib.contextmanager
 def server_for(mode: str) -> Iterator[Any]:
     previous = os.environ.get(SWITCH_ENV)
-    os.environ[SWITCH_ENV] = "0" if mode == "baseline" else "1"  # the server canceller is opt-in
+    if mode == "baseline":
+        os.environ[SWITCH_ENV] = "0"
+    else:
+        os.environ.pop(SWITCH_ENV, None)  # as shipped: on
     try:
         with running_server(provider="echo", wait_for=("vad", "asr", "tts")) as server:
             yield server

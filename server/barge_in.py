@@ -3,17 +3,21 @@
 The decision is made on the signal, never held up by the recogniser:
 
 * **Sustained speech interrupts.** Speech the VAD hears in the *cleaned*
-  microphone counts towards `SUSTAINED_MS` (longer than a backchannel:
-  espeak-ng's "uh-huh" is ~510 ms of VAD speech, "mm-hmm" ~670 ms) -- except
+  microphone counts towards `SUSTAINED_MS` within the last `DENSE_WINDOW_MS`
+  (longer than a backchannel: espeak-ng's "uh-huh" is ~510 ms of VAD speech,
+  "mm-hmm" ~670 ms; dense, so that scattered leaks of echo never add up) -- except
   speech in chunks the server's echo canceller found to be mostly our own
   voice (it removed at least `ECHO_DOMINATED_DB` of them while the echo is
   measured in the microphone). A client that cancels its own echo (ours) or
   a headset never has such chunks; a raw microphone has them while the
   assistant talks alone, and loses them when a user talks over it.
 * **Words make it sooner, and correct it.** Once `ARM_MS` of such speech is
-  heard, what was said is decoded in the background, and again as more audio
-  arrives (each decode on the utterance so far). A decode with real words (not
-  a backchannel, not the words the assistant is speaking) interrupts at once;
+  heard, the first words are decoded in the background (`first_words`: Whisper
+  on a 5 s window, ~60-90 ms, instead of a full decode's 250-400 ms), and again
+  as more speech arrives (each decode on the utterance so far). A decode with
+  real words (not a backchannel, not the words the assistant is speaking)
+  interrupts at once: "stop", "wait", "hold on" are told from "uh-huh",
+  "okay", "yeah" from their first 0.2-0.3 s;
   one that heard our own words holds the sustained rule back until a later
   decode of more audio says otherwise (it used to rule out the utterance for
   good). Nothing waits for a decode: each chunk's decision is made as it comes.
@@ -32,19 +36,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 log = logging.getLogger(__name__)
 
-SUSTAINED_MS = 700.0  # speech (not our echo) that interrupts without waiting for words
+SUSTAINED_MS = 700.0  # speech (not our echo) that interrupts without waiting for words ...
+DENSE_WINDOW_MS = 1000.0  # ... heard within this much audio (sparse echo leaks never add up)
 ARM_MS = 160.0  # speech heard before the first decode of what was said
-RECHECK_MS = 250.0  # more speech before the next decode of the utterance so far
+RECHECK_MS = 160.0  # more speech before the next decode of the utterance so far
 ECHO_DOMINATED_DB = 10.0  # the canceller removed this much of a chunk: it was mostly echo
 
 _BACKCHANNEL_TEXT = (
-    "uh huh uh-huh mhm mm hmm mm-hmm hm ok okay yeah yep yes right sure alright cool "
+    "uh huh uh-huh mhm m mm mmm hmm mm-hmm hm ok okay yeah yep yes right sure alright cool "
     "nice great wow oh ah i see got it"
 )
 BACKCHANNELS = frozenset(_BACKCHANNEL_TEXT.split())
@@ -57,8 +63,8 @@ def words_of(text: str) -> list[str]:
 
 def is_backchannel(text: str) -> bool:
     """True for a short acknowledgement (or nothing at all) that should not interrupt."""
-    words = words_of(text)
-    return not words or (len(words) <= 3 and all(w in BACKCHANNELS for w in words))
+    words = set(words_of(text))  # "Okay. Okay." is one word said (or decoded) twice
+    return not words or (len(words) <= 3 and words <= BACKCHANNELS)
 
 
 def is_echo(heard: str, playing: str) -> bool:
@@ -88,6 +94,7 @@ class Heard:
     """What one microphone chunk told the policy (after the canceller and the VAD)."""
 
     speech_ms: float  # VAD speech so far in the current utterance (0 when none)
+    chunk_ms: float  # how much audio this chunk held
     echo_removed_db: float  # how much of this chunk the server's canceller took out
     canceller_active: bool  # the server's canceller is running on this microphone
 
@@ -122,6 +129,9 @@ class BargeIn:
         self._decode = None
         self._last_speech_ms = 0.0
         self._user_ms = 0.0  # speech not dominated by our echo, this utterance
+        self._recent: deque[tuple[float, float]] = deque()  # (chunk ms, user speech ms)
+        self._recent_audio_ms = 0.0
+        self._recent_user_ms = 0.0  # user speech in the last DENSE_WINDOW_MS of audio
         self._decoded_at_ms = -1.0  # _user_ms when the last decode started
         self._echo_words = False  # the last decode heard our own words
         self._fired = False
@@ -143,16 +153,30 @@ class BargeIn:
         self._last_speech_ms = chunk.speech_ms
         if self._fired:
             return
-        if not chunk.echo_dominated:
-            self._user_ms += added
-        if chunk.canceller_active and not self._echo_words and self._user_ms >= SUSTAINED_MS:
-            self._fire(response, f"{self._user_ms:.0f} ms of speech")
+        user = 0.0 if chunk.echo_dominated else added
+        self._user_ms += user
+        dense = self._dense(chunk.chunk_ms, user)
+        if chunk.canceller_active and not self._echo_words and dense >= SUSTAINED_MS:
+            self._fire(response, f"{dense:.0f} ms of speech in {DENSE_WINDOW_MS:.0f} ms")
             return
         if self._user_ms >= ARM_MS and self._decode_due():
             self._decoded_at_ms = self._user_ms
             self._decode = asyncio.create_task(
                 self._check_words(utterance(), response, chunk.canceller_active)
             )
+
+    def _dense(self, chunk_ms: float, user_ms: float) -> float:
+        """User speech within the last DENSE_WINDOW_MS of audio, this chunk included."""
+        self._recent.append((chunk_ms, user_ms))
+        self._recent_audio_ms += chunk_ms
+        self._recent_user_ms += user_ms
+        while len(self._recent) > 1 and self._recent_audio_ms - self._recent[0][0] >= (
+            DENSE_WINDOW_MS
+        ):
+            old_chunk, old_user = self._recent.popleft()
+            self._recent_audio_ms -= old_chunk
+            self._recent_user_ms -= old_user
+        return self._recent_user_ms
 
     def _decode_due(self) -> bool:
         if self._decode is not None and not self._decode.done():

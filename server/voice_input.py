@@ -176,7 +176,7 @@ class VoiceInput:
         if update.ended:
             await self._finish_turn(time.monotonic() - self.spec.silence_ms / 1000)
             return
-        self._hear_over_answer(update)
+        self._hear_over_answer(update, chunk)
         if self.detector.has_speech:
             if update.speech_active:
                 self._drop_draft()  # the user goes on: that draft is not the turn
@@ -273,17 +273,24 @@ class VoiceInput:
 
         return await _recognise(run)
 
-    def _hear_over_answer(self, update: Any) -> None:
+    def _hear_over_answer(self, update: Any, chunk: bytes) -> None:
         """While an answer plays, let the barge-in policy hear this chunk."""
         session = self.session
         response = session.response if session else None
         if response is None or not self.spec.barge_in:
             return
-        heard = Heard(update.speech_ms, self.echo.removed_db, self.echo.failure is None)
+        heard = Heard(
+            update.speech_ms,
+            len(chunk) / 2 / self.sample_rate * 1000,
+            self.echo.removed_db,
+            self.echo.failure is None,
+        )
         self.barge_in.heard(heard, response, self.detector.utterance)
 
     async def _transcribe_now(self, audio: bytes) -> str:
-        return await _recognise(self.asr.transcribe, audio, self.sample_rate)
+        """The first words, fast (Whisper's `first_words`; a full decode for other recognisers)."""
+        quick = getattr(self.asr, "first_words", self.asr.transcribe)
+        return await _recognise(quick, audio, self.sample_rate)
 
     def _interrupt(self, response: SpeakingResponse) -> None:
         response.interrupt()

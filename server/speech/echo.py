@@ -147,6 +147,10 @@ class EchoPresence:
     THRESHOLD = 0.45  # measured: echo 0.55-0.93, none 0.03-0.30 (a same-voice user included)
     HOLD_S = 4.0  # echo seen once counts for this long of playback (double talk hides it)
     FIRST_VERDICT_S = 0.8  # playback without echo before a new session's mic is trusted raw
+    MIN_LEVEL_DB = -40.0
+    """Echo this far below what was played is no echo: a client that cancels its own (ours,
+    ~37-43 dB) leaves a residue that still correlates, and cancelling it again made AEC3
+    suppress the user talking over the answer. The room's echo is -25..+3 dB."""
 
     def __init__(self, rate: int) -> None:
         self.rate = rate
@@ -175,25 +179,29 @@ class EchoPresence:
         full = len(self._near) == self._window and len(self._far) >= self._window
         if self._since_check >= self.EVERY_S * self.rate and full:
             self._since_check = 0
-            self.correlation = self._peak_correlation()
-            if self.correlation >= self.THRESHOLD:
+            self.correlation, level_db = self._peak_correlation()
+            if self.correlation >= self.THRESHOLD and level_db >= self.MIN_LEVEL_DB:
                 self._unseen_s = 0.0
                 self.seen = True
         self.present = self._unseen_s <= self.HOLD_S
         return self.present
 
-    def _peak_correlation(self) -> float:
+    def _peak_correlation(self) -> tuple[float, float]:
+        """(peak correlation, level of the correlated part relative to what was played, dB)."""
         from scipy.signal import correlate
 
         near, far = self._near, self._far
         near_energy = float(np.dot(near, near))
         if near_energy <= 0 or not far.any():
-            return 0.0
+            return 0.0, -120.0
         products = correlate(far, near, mode="valid", method="fft")  # one per lag
         squares = np.cumsum(np.concatenate(([0.0], far * far)))
-        far_energy = squares[self._window :] - squares[: -self._window]
-        norm = np.sqrt(np.maximum(far_energy, 1e-9) * near_energy)
-        return float(np.max(np.abs(products) / norm))
+        far_energy = np.maximum(squares[self._window :] - squares[: -self._window], 1e-9)
+        correlations = np.abs(products) / np.sqrt(far_energy * near_energy)
+        lag = int(np.argmax(correlations))
+        peak = float(correlations[lag])
+        echo_energy = peak * peak * near_energy  # the part of the mic that is the far end
+        return peak, float(10 * np.log10(max(echo_energy, 1e-9) / far_energy[lag]))
 
 
 class ServerEchoCanceller:
