@@ -136,6 +136,11 @@ class BargeIn:
         self._echo_words = False  # the last decode heard our own words
         self._fired = False
 
+    @property
+    def fired(self) -> bool:
+        """This utterance has interrupted the answer."""
+        return self._fired
+
     def close(self) -> None:
         if self._decode is not None:
             self._decode.cancel()
@@ -195,7 +200,7 @@ class BargeIn:
         if enough and not is_backchannel(heard) and not self._echo_words:
             self._fire(response, f"the user said {heard!r}")
         else:
-            log.debug("not a barge-in (yet): %r", heard)
+            log.debug("not a barge-in (yet): %r at %.0f ms", heard, self._user_ms)
 
     def _fire(self, response: SpeakingResponse, why: str) -> None:
         log.info("barge-in: %s (%.0f ms of speech over the answer)", why, self._user_ms)

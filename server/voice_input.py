@@ -177,7 +177,7 @@ class VoiceInput:
             await self._finish_turn(time.monotonic() - self.spec.silence_ms / 1000)
             return
         self._hear_over_answer(update, chunk)
-        if self.detector.has_speech:
+        if self.detector.has_speech and not self._deciding_barge_in():
             if update.speech_active:
                 self._drop_draft()  # the user goes on: that draft is not the turn
                 self._start_partial()
@@ -286,6 +286,11 @@ class VoiceInput:
             self.echo.failure is None,
         )
         self.barge_in.heard(heard, response, self.detector.utterance)
+
+    def _deciding_barge_in(self) -> bool:
+        """Speech over an answer, not yet judged: Whisper (one decode at a time) is kept free
+        for the barge-in check; a partial or a draft would hold it for 0.3-1 s."""
+        return self._responding() and self.spec.barge_in and not self.barge_in.fired
 
     async def _transcribe_now(self, audio: bytes) -> str:
         """The first words, fast (Whisper's `first_words`; a full decode for other recognisers)."""

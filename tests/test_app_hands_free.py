@@ -73,7 +73,9 @@ async def test_hands_free_keeps_listening_and_speaking_over_the_answer_interrupt
 
         # Nothing pressed from here: the first turn is heard and answered aloud, then
         # the second question, spoken over that answer, interrupts it.
-        await wait_for(pilot, lambda: len(_turns(app)) >= 2, timeout=180)
+        await wait_for(
+            pilot, lambda: len(_turns(app)) >= 2 and "tokyo" in _turns(app)[1][0], timeout=180
+        )
         (first_text, first_states), (second_text, _) = _turns(app)[:2]
         assert "lighthouse" in first_text
         assert first_states == ["interrupted"]
