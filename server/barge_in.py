@@ -124,7 +124,7 @@ class BargeIn:
 
     def reset(self) -> None:
         """A new utterance: forget what was heard and decoded (a running decode is dropped)."""
-        if getattr(self, "_decode", None) is not None and not self._decode.done():
+        if self._decode is not None and not self._decode.done():
             self._decode.cancel()
         self._decode = None
         self._last_speech_ms = 0.0
@@ -191,7 +191,11 @@ class BargeIn:
     async def _check_words(
         self, utterance: bytes, response: SpeakingResponse, signal_trusted: bool
     ) -> None:
-        heard = await self._transcribe(utterance)
+        try:
+            heard = await self._transcribe(utterance)
+        except Exception as exc:  # the signal still decides; words are only a shortcut
+            log.warning("barge-in word check failed, deciding on speech alone: %s", exc)
+            return
         if self._fired:
             return
         playing = response.spoken_recently()
