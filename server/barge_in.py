@@ -47,6 +47,7 @@ SUSTAINED_MS = 700.0  # speech (not our echo) that interrupts without waiting fo
 DENSE_WINDOW_MS = 1000.0  # ... heard within this much audio (sparse echo leaks never add up)
 ARM_MS = 160.0  # speech heard before the first decode of what was said
 RECHECK_MS = 160.0  # more speech before the next decode of the utterance so far
+WORDS_WINDOW_MS = 1500.0  # the recent audio decoded for words (not what opened the utterance)
 ECHO_DOMINATED_DB = 10.0  # the canceller removed this much of a chunk: it was mostly echo
 
 _BACKCHANNEL_TEXT = (
@@ -135,6 +136,7 @@ class BargeIn:
         self._decoded_at_ms = -1.0  # _user_ms when the last decode started
         self._echo_words = False  # the last decode heard our own words
         self._fired = False
+        self._echo_ms = 0.0  # speech not counted: the canceller found it was our echo
 
     @property
     def fired(self) -> bool:
@@ -146,11 +148,13 @@ class BargeIn:
             self._decode.cancel()
 
     def heard(
-        self, chunk: Heard, response: SpeakingResponse, utterance: Callable[[], bytes]
+        self, chunk: Heard, response: SpeakingResponse, recent: Callable[[float], bytes]
     ) -> None:
         """One chunk of microphone while `response` plays: interrupt it, decode, or wait.
 
-        `utterance` gives the audio of the utterance so far (taken only to decode it).
+        `recent(ms)` gives the last `ms` of the utterance (taken only to decode it: an
+        utterance opened by leaks of echo before the user spoke held them, and Whisper
+        decoded those instead of the user's first words).
         """
         if chunk.speech_ms < self._last_speech_ms:
             self.reset()  # the detector dropped a click or ended the utterance: a new one
@@ -159,6 +163,7 @@ class BargeIn:
         if self._fired:
             return
         user = 0.0 if chunk.echo_dominated else added
+        self._echo_ms += added - user
         self._user_ms += user
         dense = self._dense(chunk.chunk_ms, user)
         if chunk.canceller_active and not self._echo_words and dense >= SUSTAINED_MS:
@@ -167,7 +172,7 @@ class BargeIn:
         if self._user_ms >= ARM_MS and self._decode_due():
             self._decoded_at_ms = self._user_ms
             self._decode = asyncio.create_task(
-                self._check_words(utterance(), response, chunk.canceller_active)
+                self._check_words(recent(WORDS_WINDOW_MS), response, chunk.canceller_active)
             )
 
     def _dense(self, chunk_ms: float, user_ms: float) -> float:
@@ -207,6 +212,11 @@ class BargeIn:
             log.debug("not a barge-in (yet): %r at %.0f ms", heard, self._user_ms)
 
     def _fire(self, response: SpeakingResponse, why: str) -> None:
-        log.info("barge-in: %s (%.0f ms of speech over the answer)", why, self._user_ms)
+        log.info(
+            "barge-in: %s (%.0f ms of speech over the answer, %.0f ms more taken for echo)",
+            why,
+            self._user_ms,
+            self._echo_ms,
+        )
         self._fired = True
         self._on_interrupt(response)

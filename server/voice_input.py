@@ -285,7 +285,11 @@ class VoiceInput:
             self.echo.removed_db,
             self.echo.failure is None,
         )
-        self.barge_in.heard(heard, response, self.detector.utterance)
+        self.barge_in.heard(heard, response, self._recent_speech)
+
+    def _recent_speech(self, ms: float) -> bytes:
+        """The last `ms` of the current utterance (whole 16-bit samples)."""
+        return self.detector.utterance()[-2 * round(ms * self.sample_rate / 1000) :]
 
     def _deciding_barge_in(self) -> bool:
         """Speech over an answer, not yet judged: Whisper (one decode at a time) is kept free
