@@ -23,7 +23,8 @@ The decision is made on the signal, never held up by the recogniser:
   good). Nothing waits for a decode: each chunk's decision is made as it comes.
 * **No echo canceller, no trust in the signal.** Without the server's
   canceller (turned off, or it failed) a raw microphone's echo is speech to
-  the VAD, so only the words decide (the word-filter baseline of `bench.room`).
+  the VAD, so only the words decide, two of them, checked once per utterance
+  (the word-filter baseline of `bench.room`).
 
 This is LiveKit's "min interruption duration" plus Pipecat's minimum-words
 strategy, made echo-aware; neither can take back an interruption on our wire
@@ -169,7 +170,7 @@ class BargeIn:
         if chunk.canceller_active and not self._echo_words and dense >= SUSTAINED_MS:
             self._fire(response, f"{dense:.0f} ms of speech in {DENSE_WINDOW_MS:.0f} ms")
             return
-        if self._user_ms >= ARM_MS and self._decode_due():
+        if self._user_ms >= ARM_MS and self._decode_due(chunk.canceller_active):
             self._decoded_at_ms = self._user_ms
             self._decode = asyncio.create_task(
                 self._check_words(recent(WORDS_WINDOW_MS), response, chunk.canceller_active)
@@ -188,10 +189,15 @@ class BargeIn:
             self._recent_user_ms -= old_user
         return self._recent_user_ms
 
-    def _decode_due(self) -> bool:
+    def _decode_due(self, signal_trusted: bool) -> bool:
         if self._decode is not None and not self._decode.done():
             return False  # one decode at a time; the next one takes all audio so far
-        return self._decoded_at_ms < 0 or self._user_ms - self._decoded_at_ms >= RECHECK_MS
+        if self._decoded_at_ms < 0:
+            return True
+        # Without a canceller every re-check of our own echo is one more chance to
+        # mishear it as the user (bench.room's baseline: 74 false barge-ins in 5 min
+        # with re-checks), so such a microphone gets one check per utterance.
+        return signal_trusted and self._user_ms - self._decoded_at_ms >= RECHECK_MS
 
     async def _check_words(
         self, utterance: bytes, response: SpeakingResponse, signal_trusted: bool
