@@ -134,10 +134,20 @@ class MicPump:
         self.recording = False
         self._commit_on_stop = commit
 
-    async def run(self, send: Callable[[bytes], None], commit: Callable[[], None]) -> None:
-        """Record until `stop` or the end of the mic input; the actor's read waits."""
+    async def run(
+        self,
+        send: Callable[[bytes], None],
+        commit: Callable[[], None],
+        on_open: Callable[[], None] | None = None,
+    ) -> None:
+        """Record until `stop` or the end of the mic input; the actor's read waits.
+
+        ``on_open`` runs once the microphone is open (its echo canceller is known then).
+        """
         self.recording, self._commit_on_stop = True, True
         await self.audio.start_capture()
+        if on_open is not None:
+            on_open()
         last_commit = time.monotonic()
         try:
             while self.recording:

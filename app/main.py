@@ -27,6 +27,7 @@ from app.messages import (
     AudioChanged,
     EngineFailed,
     EngineReady,
+    HandsFreeChanged,
     LatencyMeasured,
     ModelStates,
     SessionFailed,
@@ -139,7 +140,9 @@ class DistillerApp(App[None]):
 
     def on_audio_changed(self, message: AudioChanged) -> None:
         status = self.status
-        status.set_audio(message.device, message.text_only_reason, message.echo_cancellation)
+        status.set_audio(
+            message.device, message.text_only_reason, message.echo_cancellation, message.echo_detail
+        )
 
     # -------------------------------------------------------------- projects
 
@@ -189,6 +192,7 @@ class DistillerApp(App[None]):
 
     async def action_disconnect(self) -> None:
         if self.talk.controller is not None:
+            self.talk.set_hands_free(False)
             self.talk.stop_session()
             self.status.set_connection("ready", "disconnected")
             await self.conversation.add_notice("Disconnected.")
@@ -216,6 +220,12 @@ class DistillerApp(App[None]):
 
     def action_toggle_mic(self) -> None:
         self.talk.toggle_mic()
+
+    def action_toggle_hands_free(self) -> None:
+        self.talk.toggle_hands_free()
+
+    def on_hands_free_changed(self, message: HandsFreeChanged) -> None:
+        self.status.set_hands_free(message.on, barge_in=message.barge_in)
 
     def action_export(self, fmt: str = "md") -> Path | None:
         return self.talk.export(fmt)

@@ -88,12 +88,27 @@ class AudioChanged(Message):
     """The sound device in use, or why there is none (text only)."""
 
     def __init__(
-        self, device: str | None, text_only_reason: str | None, *, echo_cancellation: bool = False
+        self,
+        device: str | None,
+        text_only_reason: str | None,
+        *,
+        echo_cancellation: bool = False,
+        echo_detail: str = "",
     ) -> None:
         super().__init__()
         self.device = device
         self.text_only_reason = text_only_reason
         self.echo_cancellation = echo_cancellation
+        self.echo_detail = echo_detail  # the canceller's own status ("off: <why>")
+
+
+class HandsFreeChanged(Message):
+    """Hands-free mode went on or off; ``barge_in``: the engine lets the user interrupt."""
+
+    def __init__(self, on: bool, *, barge_in: bool) -> None:
+        super().__init__()
+        self.on = on
+        self.barge_in = barge_in
 
 
 class ActivityChanged(Message):

@@ -28,6 +28,7 @@ from app.messages import (
     ActivityChanged,
     AudioChanged,
     ConversationChanged,
+    HandsFreeChanged,
     LatencyMeasured,
     SessionFailed,
     SessionState,
@@ -53,6 +54,8 @@ class TalkPane(Vertical):
         self.controller: SessionController | None = None
         self.version: int | None = None
         self.session_speech = False
+        self.hands_free = False
+        """The mic stays open for the whole conversation (and across reconnects)."""
         self.last_latency: float | None = None
         self._asked_at: float | None = None
 
@@ -74,9 +77,7 @@ class TalkPane(Vertical):
 
     def set_audio(self, link: AudioLink | None, reason: str | None) -> None:
         self.audio, self.text_only_reason = link, reason
-        self.post_message(
-            AudioChanged(link.device_name if link else None, None if link else reason)
-        )
+        self._report_audio()
         self.mic = MicPump(link) if link is not None else None
         self.meter.set_sources(
             link.input_levels if link else None, link.output_levels if link else None
@@ -145,6 +146,9 @@ class TalkPane(Vertical):
                 except Exception as exc:  # e.g. the device vanished: fall back to text
                     self.notify(f"Audio off: {exc}", severity="warning")
             await self.conversation.add_notice(f"Connected to {self.target_text} as {self.uuid}.")
+            if self.hands_free and self._mic_problem() is None and not self._recording:
+                self.pump_microphone()  # hands-free picks up again after a reconnect
+            self._report_hands_free()
         elif message.state == "lost" and self.mic is not None:
             self.mic.stop(commit=False)
         self.update_controls()
@@ -198,7 +202,7 @@ class TalkPane(Vertical):
         audio_open = self.audio is not None and self.audio.is_open
         recording = self.mic is not None and self.mic.recording
         available = live and self.session_speech and audio_open
-        self.input_bar.set_mic(available=available, recording=recording)
+        self.input_bar.set_mic(available=available, recording=recording, hands_free=self.hands_free)
         self.input_bar.set_skip_enabled(self.can_skip)
         self.app.refresh_bindings()
 
@@ -211,27 +215,82 @@ class TalkPane(Vertical):
         if self.controller is not None:
             self.controller.playback(sounding)
 
+    def _mic_problem(self) -> str | None:
+        """Why the microphone cannot be used now, or None."""
+        if self.mic is None:
+            return f"Text only: {self.text_only_reason}"
+        if self.controller is None or not self.controller.connected:
+            return "Connect to a project first."
+        if not self.session_speech or self.audio is None or not self.audio.is_open:
+            return "This project has no speech_config: type instead."
+        return None
+
+    @property
+    def _recording(self) -> bool:
+        return self.mic is not None and self.mic.recording
+
     @on(InputBar.MicToggled)
     def toggle_mic(self) -> None:
-        if self.mic is None:
-            self.notify(f"Text only: {self.text_only_reason}", severity="warning")
-        elif self.controller is None or not self.controller.connected:
-            self.notify("Connect to a project first.", severity="warning")
-        elif not self.session_speech or self.audio is None or not self.audio.is_open:
-            self.notify("This project has no speech_config: type instead.", severity="warning")
-        elif self.mic.recording:
+        """Push-to-talk: start recording, or stop (which ends the turn); ends hands-free too."""
+        if (problem := self._mic_problem()) is not None:
+            self.notify(problem, severity="warning")
+        elif self.hands_free:
+            self.set_hands_free(False)
+        elif self.mic is not None and self.mic.recording:
             self.mic.stop()
         else:
             self.pump_microphone()
+
+    def toggle_hands_free(self) -> None:
+        """Hands-free on: the mic stays open and the engine hears every turn (and barge-in)."""
+        if self.hands_free:
+            self.set_hands_free(False)
+        elif (problem := self._mic_problem()) is not None:
+            self.notify(problem, severity="warning")
+        else:
+            self.set_hands_free(True)
+
+    def set_hands_free(self, on: bool) -> None:
+        self.hands_free = on
+        if on and not self._recording:
+            self.pump_microphone()
+        elif not on and self.mic is not None and self.mic.recording:
+            self.mic.stop(commit=False)  # the engine's VAD ends turns in this mode
+        self._report_hands_free()
+        self.update_controls()
+        if on:
+            barge = self.controller is not None and self.controller.conversation.barge_in
+            self.notify(
+                "Hands-free: talk any time"
+                + ("; speak over an answer to interrupt it." if barge else ".")
+                + ("" if barge else " This project has no barge-in: answers play to the end.")
+            )
+
+    def _report_hands_free(self) -> None:
+        barge = self.controller is not None and self.controller.conversation.barge_in
+        self.post_message(HandsFreeChanged(self.hands_free, barge_in=barge))
+
+    def _report_audio(self) -> None:
+        """The device and whether its microphone is cleaned of the speaker (to the status bar)."""
+        link = self.audio
+        if link is None:
+            self.post_message(AudioChanged(None, self.text_only_reason))
+            return
+        active = link.echo_status.startswith("on")
+        on = active or (link.echo_cancellation and not link.is_open)
+        detail = link.echo_status if link.is_open else ""
+        self.post_message(
+            AudioChanged(link.device_name, None, echo_cancellation=on, echo_detail=detail)
+        )
 
     @work(group="mic", exclusive=True, exit_on_error=False)
     async def pump_microphone(self) -> None:
         controller, mic = self.controller, self.mic
         if controller is None or mic is None:
             return
-        self.meter.mode = "mic"
+        self.meter.mode = "mic"  # the captured level, after the echo canceller
         self.call_after_refresh(self.update_controls)
-        await mic.run(controller.mic_chunk, controller.commit_audio)
+        await mic.run(controller.mic_chunk, controller.commit_audio, on_open=self._report_audio)
         self._asked_at = time.monotonic()
         self.meter.mode = "idle"
         self.update_controls()

@@ -1,6 +1,6 @@
 """Hands-free in a simulated room: false and true barge-ins, echo cancellation, CPU.
 
-    python -m bench.room [--minutes M] [--interrupts N]
+    python -m bench.room [--minutes M] [--interrupts N] [--modes client_aec,raw_mic,baseline]
 
 For each echo setting, a real server (echo LLM, real Whisper/Silero/Piper)
 and our audio actor on a simulated room (bench/room_call.py) hold turns in
@@ -13,8 +13,9 @@ interrupt) or truly interrupts with espeak-ng's voice (detected?, onset to
 * ``raw_mic``: the raw microphone, no playback events (the published SDK);
   the server cancels its own voice;
 * ``baseline``: the raw microphone with the server's canceller off
-  (DISTILLER_SERVER_AEC=0, the default): the word-overlap filter alone, as before;
-  the other modes run the server with DISTILLER_SERVER_AEC=1.
+  (DISTILLER_SERVER_AEC=0): without a canceller the barge-in policy
+  (server/barge_in.py) trusts words only, the word-filter baseline; the other
+  modes run the server as shipped (canceller on).
 
 Also the client canceller's ERLE after convergence and its CPU per core at
 16 kHz, and the server canceller's CPU. Other work on the machine slows the
@@ -63,7 +64,10 @@ MODES = {"client_aec": True, "raw_mic": False, "baseline": False}
 @contextlib.contextmanager
 def server_for(mode: str) -> Iterator[Any]:
     previous = os.environ.get(SWITCH_ENV)
-    os.environ[SWITCH_ENV] = "0" if mode == "baseline" else "1"  # the server canceller is opt-in
+    if mode == "baseline":
+        os.environ[SWITCH_ENV] = "0"
+    else:
+        os.environ.pop(SWITCH_ENV, None)  # as shipped: on
     try:
         with running_server(provider="echo", wait_for=("vad", "asr", "tts")) as server:
             yield server
@@ -190,10 +194,17 @@ def main(argv: list[str] | None = None) -> None:
         help="minutes of assistant speech with a silent user, per setting and mode",
     )
     parser.add_argument("--interrupts", type=int, default=6, help="true barge-ins per setting")
+    parser.add_argument(
+        "--modes", default=",".join(MODES), help="comma-separated subset of " + ", ".join(MODES)
+    )
     args = parser.parse_args(argv)
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown:
+        parser.error(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
 
     results: dict[str, Any] = {"settings": [s.label for s in SETTINGS]}
-    for mode in MODES:
+    for mode in modes:
         with server_for(mode) as server:
             results[mode] = asyncio.run(run_mode(server, mode, args.minutes, args.interrupts))
     erle = {}
@@ -205,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     results["client_cpu_per_core"] = cpu
     results["server_cpu_per_core"] = server_cpu
 
-    summary = {mode: totals(results[mode]) for mode in MODES}
+    summary = {mode: totals(results[mode]) for mode in modes}
     print_table(
         "room: onset to response.interrupted, per mode (all echo settings)",
         {
@@ -224,26 +235,25 @@ def main(argv: list[str] | None = None) -> None:
     print(f"server canceller: CPU {100 * server_cpu:.2f} % of a core per session")
     results["summary"] = summary
     write_results("room", results)
-    ours = [summary["client_aec"], summary["raw_mic"]]
-    onsets = [
-        o for mode in ("client_aec", "raw_mic") for s in results[mode].values() for o in s["onsets"]
-    ]
-    detected = [
-        s["true_detected"] for mode in ("client_aec", "raw_mic") for s in results[mode].values()
-    ]
-    total = [s["true_total"] for mode in ("client_aec", "raw_mic") for s in results[mode].values()]
-    base = summary["baseline"]
-    print(
-        f"room false_barge_ins={sum(t['false_barge_ins'] for t in ours)} "
-        f"minutes={sum(t['minutes'] for t in ours):.1f} "
-        f"true_detected={sum(detected) / max(1, sum(total)):.2f} "
-        f"onset_p50={statistics.median(onsets) if onsets else float('nan'):.2f} "
-        f"erle_db={min(erle.values()):.1f}"
-    )
-    print(
-        f"room_baseline false_barge_ins={base['false_barge_ins']} minutes={base['minutes']:.1f} "
-        f"true_detected={base['true_detected']:.2f} onset_p50={base['onset_p50']:.2f}"
-    )
+    ours = [m for m in ("client_aec", "raw_mic") if m in modes]
+    if ours:
+        onsets = [o for m in ours for s in results[m].values() for o in s["onsets"]]
+        detected = sum(s["true_detected"] for m in ours for s in results[m].values())
+        total = sum(s["true_total"] for m in ours for s in results[m].values())
+        print(
+            f"room false_barge_ins={sum(summary[m]['false_barge_ins'] for m in ours)} "
+            f"minutes={sum(summary[m]['minutes'] for m in ours):.1f} "
+            f"true_detected={detected / max(1, total):.2f} "
+            f"onset_p50={statistics.median(onsets) if onsets else float('nan'):.2f} "
+            f"erle_db={min(erle.values()):.1f}"
+        )
+    if "baseline" in summary:
+        base = summary["baseline"]
+        print(
+            f"room_baseline false_barge_ins={base['false_barge_ins']} "
+            f"minutes={base['minutes']:.1f} true_detected={base['true_detected']:.2f} "
+            f"onset_p50={base['onset_p50']:.2f}"
+        )
 
 
 if __name__ == "__main__":

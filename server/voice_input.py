@@ -25,11 +25,9 @@ so when the window closes the final transcript is usually ready already
 the user speaks again).
 
 Barge-in (``turn_detection.barge_in``) interrupts an answer when the user
-really speaks over it. Against self-interruption it requires
-``min_speech_ms`` of speech, then transcribes what was heard and ignores it
-if it is only a backchannel ("uh-huh", "okay") or if its words are the words
-the assistant itself is speaking (its own voice leaking into the microphone:
-the server knows exactly what text it is playing).
+really speaks over it: `server.barge_in` decides, chunk by chunk, on the
+microphone cleaned of the engine's own voice (`server.speech.echo`), with
+words only to speed the decision up or hold it back, never to block it.
 """
 
 from __future__ import annotations
@@ -37,26 +35,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 from protocol import events
+from server.barge_in import BargeIn, Heard, SpeakingResponse
 from server.query import Query
 from server.speech.asr import Transcript
 from server.speech.echo import ServerEchoCanceller
 from server.speech.scheduler import PARTIAL_TRANSCRIPT_SLACK_S, recognition_executor
 from server.speech_config import SpeechSpec
-
-
-class SpeakingResponse(Protocol):
-    """The answer being played, as far as barge-in needs it."""
-
-    def spoken_recently(self) -> str: ...
-
-    def interrupt(self) -> None: ...
 
 
 class ListeningSession(Protocol):
@@ -82,12 +72,6 @@ PARTIAL_EVERY_S = 0.5  # re-decode the growing utterance at most this often (of 
 RECORDING_STOPPED_S = 0.4  # a commit with no audio after it for this long ends the turn
 PROBE_MS = 200  # smart mode: least silence that can end a turn (longer than a comma's)
 DRAFT_TAIL_MS = 64  # smart mode: silence after speech before the draft and the verdict start
-_BACKCHANNEL_TEXT = (
-    "uh huh uh-huh mhm mm hmm mm-hmm hm ok okay yeah yep yes right sure alright cool "
-    "nice great wow oh ah i see got it"
-)
-BACKCHANNELS = frozenset(_BACKCHANNEL_TEXT.split())
-_WORD = re.compile(r"[a-z0-9']+")
 T = TypeVar("T")
 
 
@@ -102,26 +86,6 @@ async def _recognise(work: Callable[..., T], *args: Any, slack_s: float = 0.0) -
 
 # End-of-turn decisions (~30 ms each) must not queue behind a decode either.
 _DECISION_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="end-of-turn")
-
-
-def words_of(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def is_backchannel(text: str) -> bool:
-    """True for a short acknowledgement that should not interrupt an answer."""
-    words = words_of(text)
-    return not words or (len(words) <= 3 and all(w in BACKCHANNELS for w in words))
-
-
-def is_echo(heard: str, playing: str) -> bool:
-    """True if most words heard are words the assistant is speaking right now."""
-    heard_words = words_of(heard)
-    playing_words = set(words_of(playing))
-    if not heard_words or not playing_words:
-        return False
-    overlap = sum(w in playing_words for w in heard_words)
-    return overlap / len(heard_words) >= 0.6
 
 
 class VoiceInput:
@@ -152,7 +116,7 @@ class VoiceInput:
         self._last_partial = ""
         self._last_audio_at = 0.0
         self._commit_check: asyncio.Task[None] | None = None
-        self._barge_checked = False
+        self.barge_in = BargeIn(self._transcribe_now, self._interrupt)
         self._turn_id = 0  # bumped when a turn ends or is cleared: late partials are dropped
         self._partial_task: asyncio.Task[None] | None = None
         self._draft: tuple[int, asyncio.Task[tuple[Transcript, float]]] | None = None
@@ -169,6 +133,7 @@ class VoiceInput:
         for task in tasks:
             if task is not None:
                 task.cancel()
+        self.barge_in.close()
 
     # -- events --------------------------------------------------------------
 
@@ -217,9 +182,8 @@ class VoiceInput:
         if update.ended:
             await self._finish_turn(time.monotonic() - self.spec.silence_ms / 1000)
             return
-        if self.detector.has_speech:
-            if self._responding() and self.spec.barge_in and not self._barge_checked:
-                await self._maybe_barge_in()
+        self._hear_over_answer(update, chunk)
+        if self.detector.has_speech and not self._deciding_barge_in():
             if update.speech_active:
                 self._drop_draft()  # the user goes on: that draft is not the turn
                 self._start_partial()
@@ -338,16 +302,35 @@ class VoiceInput:
 
         return await _recognise(run)
 
-    async def _maybe_barge_in(self) -> None:
+    def _hear_over_answer(self, update: Any, chunk: bytes) -> None:
+        """While an answer plays, let the barge-in policy hear this chunk."""
         session = self.session
         response = session.response if session else None
-        if response is None:
+        if response is None or not self.spec.barge_in:
             return
-        self._barge_checked = True
-        heard = await _recognise(self.asr.transcribe, self.detector.utterance(), self.sample_rate)
-        if is_backchannel(heard) or is_echo(heard, response.spoken_recently()):
-            log.debug("not a barge-in: %r", heard)
-            return
+        heard = Heard(
+            update.speech_ms,
+            len(chunk) / 2 / self.sample_rate * 1000,
+            self.echo.removed_db,
+            self.echo.failure is None,
+        )
+        self.barge_in.heard(heard, response, self._recent_speech)
+
+    def _recent_speech(self, ms: float) -> bytes:
+        """The last `ms` of the current utterance (whole 16-bit samples)."""
+        return self.detector.utterance()[-2 * round(ms * self.sample_rate / 1000) :]
+
+    def _deciding_barge_in(self) -> bool:
+        """Speech over an answer, not yet judged: Whisper (one decode at a time) is kept free
+        for the barge-in check; a partial or a draft would hold it for 0.3-1 s."""
+        return self._responding() and self.spec.barge_in and not self.barge_in.fired
+
+    async def _transcribe_now(self, audio: bytes) -> str:
+        """The first words, fast (Whisper's `first_words`; a full decode for other recognisers)."""
+        quick = getattr(self.asr, "first_words", self.asr.transcribe)
+        return await _recognise(quick, audio, self.sample_rate)
+
+    def _interrupt(self, response: SpeakingResponse) -> None:
         response.interrupt()
         self.echo.reference.dropped()
 
@@ -379,7 +362,7 @@ class VoiceInput:
         self._ends_at = -1
         self._last_partial_bytes = 0
         self._last_partial = ""
-        self._barge_checked = False
+        self.barge_in.reset()
 
     # -- commits ---------------------------------------------------------------
 

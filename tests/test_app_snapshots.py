@@ -245,3 +245,41 @@ def test_light_theme(snap_compare) -> None:
         await _answering(pilot)
 
     assert snap_compare(offline_app(), terminal_size=SIZE, run_before=steady(run_before))
+
+
+def test_hands_free_mode(snap_compare) -> None:
+    """Hands-free: the mic stays open (its cleaned level in the meter) and the user
+    interrupted the answer by speaking over it; the status bar says AEC and hands-free."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, DistillerApp)
+        await _with_projects(pilot)
+        app.status.set_audio("room microphone", None, True, "on (WebRTC AEC3, 16000 Hz)")
+        app.status.set_hands_free(True)
+        app.status.set_connection("connected")
+        app.status.set_target("voice-assistant", 0)
+        app.browser.select("voice-assistant", 0)
+        app.status.set_sample_rate(16000)
+        levels = tuple(0.1 + 0.5 * abs(((i * 7) % 23) - 11) / 11 for i in range(200))
+        app.talk.meter.set_sources(lambda: levels, None)
+        app.talk.meter.mode = "mic"
+        app.input_bar.set_mic(available=True, recording=True, hands_free=True)
+        conversation = Conversation(plays_audio=True)
+        steps = [
+            *conversation.receive(ev.SessionCreated(vad_enabled=True)),
+            *conversation.ask("Read me the quarterly report."),
+            *conversation.receive(ev.ResponseCreated()),
+            *conversation.receive(
+                ev.ResponseTextDelta("The quarterly report shows that revenue grew", "Assistant")
+            ),
+            *conversation.receive(ev.ResponseInterrupted()),
+            *conversation.receive(ev.ResponseDone()),
+        ]
+        for action in steps:
+            await app.conversation.apply(action)
+        app.talk.meter.poll()
+        app.input_bar.input.focus()
+        await pilot.pause()
+
+    assert snap_compare(offline_app(), terminal_size=SIZE, run_before=steady(run_before))

@@ -10,7 +10,7 @@ import pytest
 from server.model_loading import ModelLoadError
 from server.models import ModelRegistry
 from server.speech.asr import SpeechRecognizer, load_asr
-from server.speech.tts import TextToSpeech
+from server.speech.tts import TextToSpeech, load_tts
 from tests.speech_helpers import silence, white_noise, words
 
 
@@ -88,3 +88,23 @@ def test_the_english_model_refuses_other_languages() -> None:
 def test_the_registry_shares_one_recognizer(registry: ModelRegistry, asr: SpeechRecognizer) -> None:
     assert registry.asr() is asr
     assert registry.status()["asr"] == "ready"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("Hold on, can you book a table for four at seven?", "hold"), ("Okay.", "okay")],
+)
+def test_first_words_hears_how_an_utterance_starts(
+    asr: SpeechRecognizer, text: str, expected: str
+) -> None:
+    """Barge-in's fast check: the first 0.8 s is enough to tell "hold on" from "okay"."""
+    steady = load_tts(varied=False)  # the same audio on every run
+    speech = steady.synthesize(text, 16000)[: 2 * int(0.8 * 16000)]
+    heard = asr.first_words(silence(200, 16000) + speech, 16000)
+    assert expected in words(heard).split()
+
+
+def test_first_words_believes_nothing_it_is_unsure_of(asr: SpeechRecognizer) -> None:
+    """Noise, or a leak of echo, decodes to made-up words with low confidence: none come back."""
+    assert asr.first_words(white_noise(600, 16000, level=0.01), 16000) == ""
+    assert asr.first_words(silence(600, 16000), 16000) == ""

@@ -21,12 +21,6 @@ ANSWER = (
 T0 = 1000.0  # server clock when the answer was sent
 
 
-@pytest.fixture(autouse=True)
-def server_canceller_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The server canceller is opt-in (experimental); these tests are about it working."""
-    monkeypatch.setenv(server_echo.SWITCH_ENV, "1")
-
-
 def microphone(rate: int, setting: EchoSetting, late_s: float) -> tuple[np.ndarray, np.ndarray]:
     """(sent answer, echo in the mic) where the client started playing `late_s` after sending."""
     sent = piper(ANSWER, rate)
@@ -109,11 +103,43 @@ def test_a_canceller_that_cannot_load_passes_the_microphone_on(monkeypatch) -> N
     )
 
 
-def test_the_server_canceller_is_off_unless_asked_for(monkeypatch) -> None:
-    monkeypatch.delenv(server_echo.SWITCH_ENV)
+def test_the_server_canceller_is_on_by_default_and_an_environment_switch_turns_it_off(
+    monkeypatch,
+) -> None:
+    sent, echo = microphone(16000, EchoSetting(120, -6.0), 0.0)
+    chunk = np.clip(echo[16000:16320], -32768, 32767).astype("<i2").tobytes()
+    assert ServerEchoCanceller(16000).failure is None
+    monkeypatch.setenv(server_echo.SWITCH_ENV, "0")
     canceller = ServerEchoCanceller(16000)
-    canceller.reference.sent(np.full(3200, 500, dtype="<i2").tobytes(), now=T0)
-    chunk = np.full(320, 700, dtype="<i2").tobytes()
-    canceller.arrived(chunk, now=T0 + 0.02)
+    canceller.reference.sent(sent.tobytes(), now=T0)
+    canceller.arrived(chunk, now=T0 + 1.02)
     assert canceller.clean(chunk) == chunk
-    assert canceller.failure is not None and canceller.failure.startswith("turned off")
+    assert canceller.failure == f"turned off ({server_echo.SWITCH_ENV}=0)"
+
+
+def test_a_microphone_already_cleaned_by_its_client_is_left_alone() -> None:
+    """What a client's own canceller leaves (-45 dB, still correlated) is not echo to cancel:
+    cancelling it again made AEC3 suppress a user talking over the answer."""
+    rate = 16000
+    sent, echo = microphone(rate, EchoSetting(120, -45.0), 0.0)
+    user = piper("Hold on, can you book a table for four at seven?", rate).astype(np.float64)
+    mic = echo.copy()
+    mic[3 * rate : 3 * rate + len(user)] += user
+    canceller = ServerEchoCanceller(rate)
+    canceller.reference.sent(sent.tobytes(), now=T0)
+    cleaned = run_server_canceller(canceller, mic)
+    assert not canceller.presence.seen
+    span = slice(3 * rate, 3 * rate + len(user))
+    assert np.array_equal(cleaned[span], np.round(mic[span]))  # the user, untouched
+
+
+def test_a_client_sending_faster_than_real_time_keeps_one_echo_path() -> None:
+    """Buffered microphone audio arriving in a burst was captured back to back: its clock
+    keeps counting samples instead of jumping to each chunk's arrival."""
+    canceller = ServerEchoCanceller(16000)
+    chunk = bytes(3200)  # 0.1 s
+    stamps = []
+    for i in range(10):
+        canceller.arrived(chunk, now=T0 + 0.05 * i)  # twice real time
+        stamps.append(canceller._stamps[-1])
+    assert np.allclose(np.diff(stamps), 0.1)

@@ -40,10 +40,11 @@ class InputBar(Horizontal):
     def skip_enabled(self) -> bool:
         return not self.query_one("#skip", Button).disabled
 
-    def set_mic(self, *, available: bool, recording: bool) -> None:
+    def set_mic(self, *, available: bool, recording: bool, hands_free: bool = False) -> None:
         button = self.query_one("#mic", Button)
         button.disabled = not available
-        button.label = "⏹ Stop mic" if recording else "🎤 Mic"
+        stop = "⏹ Hang up" if hands_free else "⏹ Stop mic"  # hands-free is a call
+        button.label = stop if recording else "🎤 Mic"
         button.set_class(recording, "-recording")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -30,6 +30,8 @@ class StatusBar(Horizontal):
 
     audio_detail = ""
     """Why audio is off (or which device is used): shown on demand, not in the bar."""
+    _audio_text = "audio —"
+    _hands_free = ""
 
     FIELDS = (  # most useful first: a narrow terminal cuts from the right
         ("connection", "● offline"),
@@ -87,17 +89,31 @@ class StatusBar(Horizontal):
         device: str | None,
         text_only_reason: str | None = None,
         echo_cancellation: bool = False,
+        echo_detail: str = "",
     ) -> None:
-        """Short in the bar ("text only", "audio · AEC"); details on hover, click or the palette."""
+        """Short in the bar ("text only", "audio · AEC"); details on hover, click or the palette.
+
+        ``echo_detail``: the canceller's own status, e.g. "off: <why it could not load>".
+        """
         widget = self._field("audio")
         widget.set_class(text_only_reason is not None, "-text-only")
         if text_only_reason is not None:
-            widget.update("text only (?)")
+            self._audio_text = "text only (?)"
             self.audio_detail = f"Text only: {text_only_reason}"
         else:
-            widget.update("audio · AEC" if echo_cancellation else "audio · no AEC")
-            aec = "on" if echo_cancellation else "off (--no-aec)"
+            self._audio_text = "audio · AEC" if echo_cancellation else "audio · no AEC"
+            aec = echo_detail or ("on" if echo_cancellation else "off (--no-aec)")
             self.audio_detail = f"Audio: {device or 'the default device'}; echo cancellation {aec}"
+        self._show_audio()
+
+    def set_hands_free(self, on: bool, *, barge_in: bool = True) -> None:
+        """Hands-free mode in the audio field; without the engine's barge-in, it says so."""
+        self._hands_free = ("hands-free" if barge_in else "hands-free, no barge-in") if on else ""
+        self._show_audio()
+
+    def _show_audio(self) -> None:
+        widget = self._field("audio")
+        widget.update(" · ".join(t for t in (self._audio_text, self._hands_free) if t))
         widget.tooltip = self.audio_detail
 
     def on_click(self, event: Click) -> None:

@@ -34,12 +34,12 @@ from server.speech.pcm import check_sample_rate
 log = logging.getLogger(__name__)
 
 AEC_RATES = (8000, 16000, 32000, 48000)
-_RESYNC_S = 0.25  # a microphone clock this far from arrival times is set anew
+_RESYNC_S = 0.25  # a microphone arriving this much later than its clock says paused: set anew
+_AHEAD_MAX_S = 1.0  # audio may arrive faster than real time (buffered) by this much
 _STARTED_SHIFT_MAX_S = 1.0  # a playback.started this late still moves the current run
 _KEEP_S = 5.0  # reference kept behind the microphone clock
 SWITCH_ENV = "DISTILLER_SERVER_AEC"
-"""Set to 1 to turn the server's canceller on. Off by default while it is experimental:
-it still garbles a session's first moments and misses fast true barge-ins (docs/speech.md)."""
+"""Set to 0 to turn the server's canceller off (the word-filter-only baseline of bench.room)."""
 
 
 class SentAudio:
@@ -147,6 +147,10 @@ class EchoPresence:
     THRESHOLD = 0.45  # measured: echo 0.55-0.93, none 0.03-0.30 (a same-voice user included)
     HOLD_S = 4.0  # echo seen once counts for this long of playback (double talk hides it)
     FIRST_VERDICT_S = 0.8  # playback without echo before a new session's mic is trusted raw
+    MIN_LEVEL_DB = -40.0
+    """Echo this far below what was played is no echo: a client that cancels its own (ours,
+    ~37-43 dB) leaves a residue that still correlates, and cancelling it again made AEC3
+    suppress the user talking over the answer. The room's echo is -25..+3 dB."""
 
     def __init__(self, rate: int) -> None:
         self.rate = rate
@@ -175,25 +179,29 @@ class EchoPresence:
         full = len(self._near) == self._window and len(self._far) >= self._window
         if self._since_check >= self.EVERY_S * self.rate and full:
             self._since_check = 0
-            self.correlation = self._peak_correlation()
-            if self.correlation >= self.THRESHOLD:
+            self.correlation, level_db = self._peak_correlation()
+            if self.correlation >= self.THRESHOLD and level_db >= self.MIN_LEVEL_DB:
                 self._unseen_s = 0.0
                 self.seen = True
         self.present = self._unseen_s <= self.HOLD_S
         return self.present
 
-    def _peak_correlation(self) -> float:
+    def _peak_correlation(self) -> tuple[float, float]:
+        """(peak correlation, level of the correlated part relative to what was played, dB)."""
         from scipy.signal import correlate
 
         near, far = self._near, self._far
         near_energy = float(np.dot(near, near))
         if near_energy <= 0 or not far.any():
-            return 0.0
+            return 0.0, -120.0
         products = correlate(far, near, mode="valid", method="fft")  # one per lag
         squares = np.cumsum(np.concatenate(([0.0], far * far)))
-        far_energy = squares[self._window :] - squares[: -self._window]
-        norm = np.sqrt(np.maximum(far_energy, 1e-9) * near_energy)
-        return float(np.max(np.abs(products) / norm))
+        far_energy = np.maximum(squares[self._window :] - squares[: -self._window], 1e-9)
+        correlations = np.abs(products) / np.sqrt(far_energy * near_energy)
+        lag = int(np.argmax(correlations))
+        peak = float(correlations[lag])
+        echo_energy = peak * peak * near_energy  # the part of the mic that is the far end
+        return peak, float(10 * np.log10(max(echo_energy, 1e-9) / far_energy[lag]))
 
 
 class ServerEchoCanceller:
@@ -211,8 +219,10 @@ class ServerEchoCanceller:
         self.rate = check_sample_rate(sample_rate)
         self.reference = reference if reference is not None else SentAudio(self.rate)
         self.failure: str | None = None
-        if os.environ.get(SWITCH_ENV) != "1":
-            self.failure = f"turned off (experimental; {SWITCH_ENV}=1 turns it on)"
+        if os.environ.get(SWITCH_ENV) == "0":
+            self.failure = f"turned off ({SWITCH_ENV}=0)"
+        self.removed_db = 0.0
+        """How much of the last chunk the canceller took out (0 when it passed it through)."""
         self.frames = 0
         """10 ms frames cleaned so far."""
         self._aec_rate = next((r for r in AEC_RATES if r >= self.rate), AEC_RATES[-1])
@@ -232,8 +242,13 @@ class ServerEchoCanceller:
         now = time.monotonic() if now is None else now
         duration = len(pcm) / 2 / self.rate
         start = now - duration
-        if abs(self._mic_clock - start) > _RESYNC_S:
-            self._mic_clock = start  # first chunk, or the client paused its microphone
+        late = start - self._mic_clock
+        # Later than the clock: the client paused its microphone (or this is the first
+        # chunk). Earlier: it sends buffered audio faster than real time, which was
+        # captured back to back, so the clock keeps counting samples (re-stamping each
+        # burst by arrival made the echo path jump and AEC3 lose it).
+        if late > _RESYNC_S or late < -_AHEAD_MAX_S:
+            self._mic_clock = start
         self._stamps.append(self._mic_clock)
         self._mic_clock += duration
 
@@ -242,6 +257,7 @@ class ServerEchoCanceller:
     def clean(self, pcm: bytes) -> bytes:
         """The chunk without the engine's own voice."""
         start = self._stamps.popleft() if self._stamps else self._mic_clock
+        self.removed_db = 0.0
         if self.failure is not None or (self.frames == 0 and self.reference.play_end == 0):
             return pcm
         samples = np.frombuffer(pcm, dtype="<i2")
@@ -278,7 +294,18 @@ class ServerEchoCanceller:
         self.frames += len(cleaned)
         echo_present = self.presence.add(near[:whole], far[:whole])
         out = np.concatenate(cleaned) if echo_present and cleaned else near[:whole]
+        if echo_present and cleaned:
+            self.removed_db = _removed_db(near[:whole], out)
         self._near, self._far = near[whole:], far[whole:]
         if self._resamplers is not None:
             out = self._resamplers[2].resample_chunk(out)
         return out
+
+
+def _removed_db(before: np.ndarray, after: np.ndarray) -> float:
+    """How much quieter `after` is than `before`, in dB (0 for silence in)."""
+    energy_in = float(np.dot(before.astype(np.float64), before.astype(np.float64)))
+    if energy_in <= 0:
+        return 0.0
+    energy_out = float(np.dot(after.astype(np.float64), after.astype(np.float64)))
+    return 10 * np.log10(energy_in / max(energy_out, 1e-3))
