@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 
 PARTIAL_EVERY_S = 0.5  # re-decode the growing utterance at most this often (of new audio)
 RECORDING_STOPPED_S = 0.4  # a commit with no audio after it for this long ends the turn
-PROBE_MS = 200  # smart mode: least silence that can end a turn (longer than a comma's)
+PROBE_MS = 200  # smart mode: least silence that can end a turn (most commas pause less)
 DRAFT_TAIL_MS = 64  # smart mode: silence after speech before the draft and the verdict start
 T = TypeVar("T")
 

@@ -73,13 +73,12 @@ async def test_hands_free_keeps_listening_and_speaking_over_the_answer_interrupt
 
         # Nothing pressed from here: the first turn is heard and answered aloud, then
         # the second question, spoken over that answer, interrupts it.
-        await wait_for(
-            pilot, lambda: len(_turns(app)) >= 2 and "tokyo" in _turns(app)[1][0], timeout=180
-        )
-        (first_text, first_states), (second_text, _) = _turns(app)[:2]
+        # ("Stop please," may be a turn of its own: its comma's pause can end it.)
+        await wait_for(pilot, lambda: any("tokyo" in text for text, _ in _turns(app)[1:]), 180)
+        (first_text, first_states), *later = _turns(app)
         assert "lighthouse" in first_text
         assert first_states == ["interrupted"]
-        assert "tokyo" in second_text
+        assert any("tokyo" in text for text, _ in later)
         assert app.talk.mic is not None and app.talk.mic.recording  # still open
         assert app.talk.meter.mode == "mic"  # the meter stays on the (cleaned) microphone
 
