@@ -30,9 +30,9 @@ from typing import Any
 
 from bench import common, speech_floor
 from bench.turn_set import RATE, Utterance, build, room_noise
-from server.barge_in import words_of
 from server.speech.end_of_turn import load_end_of_turn
 from server.speech.pcm import float_to_pcm16, pcm16_to_float, resample
+from server.speech.words import words_of
 
 CHUNK_S = 0.05
 MODES = {"smart": ("smart", 2000), "silence-300": ("silence", 300)}

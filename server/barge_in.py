@@ -36,11 +36,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from server.speech.words import words_of
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,6 @@ _BACKCHANNEL_TEXT = (
     "nice great wow oh ah i see got it"
 )
 BACKCHANNELS = frozenset(_BACKCHANNEL_TEXT.split())
-_WORD = re.compile(r"[a-z0-9']+")
-
-
-def words_of(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
 
 
 def is_backchannel(text: str) -> bool:

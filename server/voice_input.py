@@ -264,7 +264,7 @@ class VoiceInput:
         audio16k = resample(pcm16_to_float(audio), self.sample_rate, 16000)
         loop = asyncio.get_running_loop()
         try:
-            probability, _cpu_s = await loop.run_in_executor(
+            probability, cpu_s = await loop.run_in_executor(
                 _DECISION_POOL, model.timed_probability, audio16k
             )
         except Exception as exc:  # never hold a turn on a broken model: silence mode
@@ -272,7 +272,7 @@ class VoiceInput:
             self.end_of_turn = None
             return
         try:
-            heard, _asr_s = await asyncio.shield(draft)
+            heard, asr_s = await asyncio.shield(draft)
         except (asyncio.CancelledError, Exception):
             return  # the draft was dropped: speech resumed or the turn ended
         verdict = decide(probability, heard.text, heard.avg_logprob)
@@ -280,8 +280,8 @@ class VoiceInput:
             "end of turn: %s %r (model %.3f s, draft %.3f s, verdict after %.3f s)",
             verdict,
             heard.text,
-            _cpu_s,
-            _asr_s,
+            cpu_s,
+            asr_s,
             time.monotonic() - asked_at,
         )
         if not verdict.complete:

