@@ -88,6 +88,7 @@ class Response:
         self._play_end = 0.0  # monotonic time the client finishes playing what was sent
         self._playhead_moved = asyncio.Event()
         self.interrupted = False
+        self.prepared = False  # begun before its spoken turn had ended
         self._aborted = False
         self.errors: list[str] = []
 
@@ -157,12 +158,19 @@ class Response:
 
     # -- running -------------------------------------------------------------
 
-    async def run(self) -> None:
-        await self._send(events.ResponseCreated(), None)
+    def produce(self) -> None:
+        """Start the agents (and their speech); `run` shows what they make. Called early for
+        a turn that is probably over (`RealtimeSession.prepare`), else by `run`."""
+        if self._producers:
+            return
         for step in self.plan:
             self._producers.append(
                 asyncio.create_task(self._produce(step), name=f"agent:{step.agent}")
             )
+
+    async def run(self) -> None:
+        await self._send(events.ResponseCreated(), None)
+        self.produce()
         try:
             for step in self.plan:
                 if self.interrupted:
@@ -307,6 +315,8 @@ class Response:
         timings: dict[str, Any] = {"agents": agents, "first_audio_s": min(firsts, default=None)}
         if self.query.asr_s is not None:
             timings["asr_s"] = round(self.query.asr_s, 4)
+        if self.prepared:
+            timings["prepared"] = True
         meta: dict[str, Any] = {
             "timings": timings,
             "skipped": [name for name, r in self.results.items() if r.skipped],

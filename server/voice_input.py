@@ -22,7 +22,10 @@ the background (one at a time), and once the user has been quiet briefly the
 utterance is transcribed as a *draft* during the rest of the silence window,
 so when the window closes the final transcript is usually ready already
 (`bench.voice_turn` measured ~0.4 s saved per turn; the draft is dropped if
-the user speaks again).
+the user speaks again). In smart mode a draft the detector calls complete is
+answered at once, held back until the pause confirms it
+(`RealtimeSession.prepare`), so the answer's first audio is ready when the
+turn ends; a user who goes on speaking drops that answer unseen.
 
 Barge-in (``turn_detection.barge_in``) interrupts an answer when the user
 really speaks over it: `server.barge_in` decides, chunk by chunk, on the
@@ -64,6 +67,10 @@ class ListeningSession(Protocol):
     async def error(self, message: str) -> None: ...
 
     async def enqueue(self, query: Query) -> None: ...
+
+    def prepare(self, query: Query) -> bool: ...
+
+    def abandon_prepared(self) -> None: ...
 
 
 log = logging.getLogger(__name__)
@@ -227,6 +234,8 @@ class VoiceInput:
         if self._draft is not None:
             self._draft[1].cancel()  # a decode not started yet never runs
             self._draft = None
+            if self.session is not None:
+                self.session.abandon_prepared()  # an answer begun on that draft is dropped
 
     def _verdict_ends_turn(self) -> bool:
         """The detector called this pause's draft complete, and the pause is long enough."""
@@ -277,12 +286,13 @@ class VoiceInput:
             return  # the draft was dropped: speech resumed or the turn ended
         verdict = decide(probability, heard.text, heard.avg_logprob)
         log.debug(
-            "end of turn: %s %r (model %.3f s, draft %.3f s, verdict after %.3f s)",
+            "end of turn: %s %r (model %.3f s, draft %.3f s, verdict after %.3f s, pause %d ms)",
             verdict,
             heard.text,
             cpu_s,
             asr_s,
             time.monotonic() - asked_at,
+            self.detector.quiet_ms,
         )
         if not verdict.complete:
             return  # keep listening; silence_ms of silence still ends the turn
@@ -293,6 +303,10 @@ class VoiceInput:
             self._ends_at = length  # the audio worker ends it once PROBE_MS have passed
             if self._verdict_ends_turn():
                 await self._end_judged_turn()
+            elif heard.text.strip() and self.session is not None:
+                # Answer now, show it when the pause confirms the turn (`_finish_turn`).
+                speech_end = time.monotonic() - self.detector.quiet_ms / 1000
+                self.session.prepare(Query(text=heard.text, received_at=speech_end, asr_s=asr_s))
 
     async def _timed_transcribe(self, audio: bytes) -> tuple[Transcript, float]:
         def run() -> tuple[Transcript, float]:
@@ -348,10 +362,11 @@ class VoiceInput:
         self._reset_turn()
         await asyncio.to_thread(self.detector.reset)
         session = self.session
-        if session is None or not text.strip():
-            return  # a turn with no speech in it gets no response
-        if self._responding() and not self.spec.barge_in:
+        if session is None:
             return
+        if not text.strip() or (self._responding() and not self.spec.barge_in):
+            session.abandon_prepared()
+            return  # a turn with no speech in it gets no response
         await session.send(events.TranscriptDone(text=text))
         await session.enqueue(Query(text=text, received_at=speech_end, asr_s=asr_s))
 

@@ -26,8 +26,9 @@ from server.model_loading import ModelLoadError
 from server.speech.end_of_turn import decide, load_end_of_turn, words_signal
 from server.speech.pcm import float_to_pcm16, pcm16_to_float
 from server.speech.tts import load_tts
+from tests.conftest import wait_until
 from tests.speech_helpers import words
-from tests.test_server_voice import speak, voice_config
+from tests.test_server_voice import frame_types, speak, voice_config
 from tests.wire import create, session
 
 FIRST = "My phone number is five five five"
@@ -46,10 +47,10 @@ def voice(name: str, text: str, piper: Any) -> np.ndarray:
     return espeak(text, 160)
 
 
-def in_room(*parts: np.ndarray, pause_ms: int = 0, tail_ms: int = 0) -> bytes:
+def in_room(*parts: np.ndarray, pause_ms: int = 0, tail_ms: int = 0, lead_ms: int = 200) -> bytes:
     """The parts with ``pause_ms`` between them and ``tail_ms`` after, reverberant and noisy."""
     gap = np.zeros(RATE * pause_ms // 1000, dtype=np.float32)
-    pieces = [np.zeros(RATE // 5, dtype=np.float32)]
+    pieces = [np.zeros(RATE * lead_ms // 1000, dtype=np.float32)]
     for part in parts:
         pieces += [part, gap]
     pieces[-1] = np.zeros(RATE * tail_ms // 1000, dtype=np.float32)
@@ -233,6 +234,79 @@ async def test_a_committed_turn_hears_the_same_words_while_a_core_is_busy(
     finally:
         burner.kill()
         burner.wait()
+
+
+# -- answering ahead: the answer is begun while the pause that ends the turn runs ----------
+
+# A pause after the last voiced sample that the VAD hears as ~128 ms of silence (its
+# reverberation tail is speech to it): well past the 64 ms that start the draft and the
+# verdict, well short of the 200 ms that may end a turn.
+SHORT_PAUSE_MS = {"piper": 230, "espeak": 290}
+
+
+def voiced(samples: np.ndarray) -> np.ndarray:
+    """Piper's own trailing silence cut off, so the pause is the one the test makes."""
+    loud = np.flatnonzero(np.abs(samples) > 0.01)
+    return samples[: loud[-1] + 1]
+
+
+def question_then_short_pause(name: str, piper: Any) -> bytes:
+    return in_room(voiced(voice(name, QUESTION, piper)), tail_ms=SHORT_PAUSE_MS[name])
+
+
+def prepared_answers(server: EngineProcess) -> dict[str, int]:
+    return httpx.get(f"{server.base_url}/healthz").json()["prepared_answers"]
+
+
+@pytest.mark.parametrize("name", ["piper", "espeak"])
+async def test_a_finished_question_is_answered_during_its_pause_and_shown_after_it(
+    speech_server: EngineProcess, piper: Any, name: str
+) -> None:
+    create(speech_server, f"ahead-{name}", turn_config("smart", 5000))
+    before = prepared_answers(speech_server)
+    async with session(speech_server, f"ahead-{name}", f"u-ahead-{name}") as peer:
+        # The question and a pause too short to end the turn, sent at once: the engine
+        # hears no more audio, so the turn cannot end, but its answer is begun.
+        await speak(peer, question_then_short_pause(name, piper), RATE)
+        await wait_until(
+            lambda: prepared_answers(speech_server)["started"] > before["started"],
+            message=lambda: f"an answer begun in the pause ({prepared_answers(speech_server)})",
+        )
+        early = [f["type"] for f in peer.received]
+        await speak(peer, float_to_pcm16(room_noise(RATE)), RATE)  # the pause goes on
+        frames = await peer.until("response.done", timeout=60)
+    assert not any(t.startswith("response.") and "transcript" not in t for t in early)
+    types = frame_types(frames)
+    assert types.index("response.audio_transcript.done") < types.index("response.created")
+    done = next(f for f in frames if f["type"] == "response.audio_transcript.done")
+    assert jiwer.wer(words(QUESTION), words(done["text"])) <= 0.35
+    assert frames[-1]["metadata"]["timings"]["prepared"] is True
+    after = prepared_answers(speech_server)
+    assert after["shown"] == before["shown"] + 1 and after["dropped"] == before["dropped"]
+
+
+async def test_an_answer_begun_in_a_pause_the_user_talks_on_through_is_never_seen(
+    speech_server: EngineProcess, piper: Any
+) -> None:
+    create(speech_server, "talks-on", turn_config("smart", 5000))
+    before = prepared_answers(speech_server)
+    async with session(speech_server, "talks-on", "u-talks-on") as peer:
+        await speak(peer, question_then_short_pause("piper", piper), RATE)
+        await wait_until(
+            lambda: prepared_answers(speech_server)["started"] > before["started"],
+            message=lambda: f"an answer begun in the pause ({prepared_answers(speech_server)})",
+        )
+        more = in_room(voice("piper", "And on Sundays?", piper), tail_ms=1500, lead_ms=0)
+        await speak(peer, more, RATE, chunk_ms=50, realtime=1.0)
+        frames = await peer.until("response.done", timeout=60)
+    types = frame_types(frames)
+    assert types.count("response.created") == 1  # one turn, one answer: the whole of it
+    assert types.index("response.audio_transcript.done") < types.index("response.created")
+    heard = words(next(f for f in frames if f["type"] == "response.audio_transcript.done")["text"])
+    assert "pool" in heard and "sundays" in heard
+    answer = " ".join(f["content"] for f in frames if f["type"] == "response.text.delta")
+    assert "sundays" in words(answer)  # answered on every word, not on the first question
+    assert prepared_answers(speech_server)["dropped"] == before["dropped"] + 1
 
 
 def test_the_end_of_turn_model_is_preloaded_with_the_speech_models(
