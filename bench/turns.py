@@ -7,8 +7,10 @@ frames, with the room noise going on after it, into four projects on one
 server: ``smart`` (upper limit 2000 ms) and ``silence`` at 300, 600 and 1000 ms,
 interleaved so background load hits all alike. Measured:
 
-- false cut-offs: a paused utterance whose first transcript lacks most of the
-  words after the pause (the turn ended in the pause);
+- false cut-offs: a paused utterance whose turn ended (its transcript.done came)
+  before the last word was spoken, i.e. in the pause (until 2026-11-26 this was
+  judged by the words after the pause found in the transcript, which counted a
+  misheard "John and" -> "Jogand" as a cut-off);
 - on complete ones, end of speech (last voiced sample) -> transcript.done and
   -> first response.audio.delta;
 - the detector's CPU time per decision (thread CPU time, and wall time), timed in
@@ -38,7 +40,6 @@ CHUNK_S = 0.05
 MODES = {"smart": ("smart", 2000), "silence-300": ("silence", 300)}
 MODES |= {"silence-600": ("silence", 600), "silence-1000": ("silence", 1000)}
 BASELINE = "silence-600"
-CUT_OFF_BELOW = 0.5  # fraction of the words after the pause found in the transcript
 
 
 def project_config(mode: str, silence_ms: int) -> dict[str, Any]:
@@ -79,13 +80,16 @@ async def one_turn(url: str, utterance: Utterance, timer: DecisionTimer | None =
     speech_end = started + utterance.speech_end_s
     transcript = next(f["text"] for _, f in frames if f["type"] == "response.audio_transcript.done")
     result: dict[str, Any] = {"name": utterance.name, "transcript": transcript}
+    done_at = common.first_at(frames, "response.audio_transcript.done")
     if utterance.pause_ms:
         heard = set(spoken_words(transcript))
         after = spoken_words(utterance.second_part)
         found = sum(w in heard for w in after) / max(1, len(after))
-        result |= {"cut_off": found < CUT_OFF_BELOW, "pause_ms": utterance.pause_ms}
+        # A turn that waited the pause out can only end after the last word: one that
+        # ended before it was cut off, whatever Whisper made of the words.
+        cut_off = done_at is not None and done_at < speech_end
+        result |= {"cut_off": cut_off, "pause_ms": utterance.pause_ms, "words_after_found": found}
     else:
-        done_at = common.first_at(frames, "response.audio_transcript.done")
         audio_at = common.first_at(frames, "response.audio.delta")
         result |= {
             "eos_to_transcript_s": None if done_at is None else done_at - speech_end,
