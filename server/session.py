@@ -399,8 +399,8 @@ class RealtimeSession:
             self._speech,
         )
         if go is not None:
-            response.prepared = True
             if not any(self.spec.utility_agents[step.agent].runs_on_client for step in plan):
+                response.prepared = True
                 response.produce()  # a client's executor is only ever asked for a real turn
             try:
                 confirmed = await go

@@ -29,7 +29,7 @@ from server.speech.tts import load_tts
 from tests.conftest import wait_until
 from tests.speech_helpers import words
 from tests.test_server_voice import frame_types, speak, voice_config
-from tests.wire import create, session
+from tests.wire import create, flow_config, session
 
 FIRST = "My phone number is five five five"
 SECOND = "one two three four."
@@ -307,6 +307,28 @@ async def test_an_answer_begun_in_a_pause_the_user_talks_on_through_is_never_see
     answer = " ".join(f["content"] for f in frames if f["type"] == "response.text.delta")
     assert "sundays" in words(answer)  # answered on every word, not on the first question
     assert prepared_answers(speech_server)["dropped"] == before["dropped"] + 1
+
+
+async def test_a_client_executor_is_asked_only_once_the_turn_is_over(
+    speech_server: EngineProcess, piper: Any
+) -> None:
+    config = flow_config("Tool", custom=("Tool",))  # an agent the client runs
+    config["speech_config"] = turn_config("smart", 5000)["speech_config"]
+    create(speech_server, "tool-ahead", config)
+    before = prepared_answers(speech_server)
+    async with session(speech_server, "tool-ahead", "u-tool-ahead") as peer:
+        await speak(peer, question_then_short_pause("piper", piper), RATE)
+        await wait_until(
+            lambda: prepared_answers(speech_server)["started"] > before["started"],
+            message=lambda: f"a turn judged over in the pause ({prepared_answers(speech_server)})",
+        )
+        more = in_room(voice("piper", "And on Sundays?", piper), tail_ms=1500, lead_ms=0)
+        await speak(peer, more, RATE, chunk_ms=50, realtime=1.0)
+        frames = await peer.until("executor", timeout=60)  # the first frame without a type
+    types = frame_types(frames)
+    assert types.count("executor") == 1 and types[-1] == "executor"
+    assert types.index("response.audio_transcript.done") < types.index("executor")
+    assert "sundays" in words(frames[-1]["kwargs"]["query"])  # asked about the whole turn
 
 
 def test_the_end_of_turn_model_is_preloaded_with_the_speech_models(
