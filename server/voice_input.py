@@ -78,7 +78,9 @@ log = logging.getLogger(__name__)
 PARTIAL_EVERY_S = 0.5  # re-decode the growing utterance at most this often (of new audio)
 RECORDING_STOPPED_S = 0.4  # a commit with no audio after it for this long ends the turn
 PROBE_MS = 200  # smart mode: least silence that can end a turn (most commas pause less)
-DRAFT_TAIL_MS = 64  # smart mode: silence after speech before the draft and the verdict start
+DRAFT_TAIL_MS = 32  # smart mode: silence after speech before the draft and the verdict start
+# (one VAD window: `bench.turn_verdicts` judged 97 pauses at 32 ms against 96 at 64 ms on the
+# turn set, with the same cut-offs, and the answer begins 32 ms sooner)
 T = TypeVar("T")
 
 

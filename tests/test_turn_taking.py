@@ -239,7 +239,7 @@ async def test_a_committed_turn_hears_the_same_words_while_a_core_is_busy(
 # -- answering ahead: the answer is begun while the pause that ends the turn runs ----------
 
 # A pause after the last voiced sample that the VAD hears as ~128 ms of silence (its
-# reverberation tail is speech to it): well past the 64 ms that start the draft and the
+# reverberation tail is speech to it): well past the 32 ms that start the draft and the
 # verdict, well short of the 200 ms that may end a turn.
 SHORT_PAUSE_MS = {"piper": 230, "espeak": 290}
 
