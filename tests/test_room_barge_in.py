@@ -68,19 +68,25 @@ def vad():  # type: ignore[no-untyped-def]
     return load_vad()
 
 
-async def test_a_user_talking_over_an_echo_as_loud_as_himself_interrupts(vad) -> None:
-    """At 0 dB echo AEC3 suppresses the user; the linear canceller's VAD still hears him."""
+@MODES
+async def test_a_user_talking_over_an_echo_as_loud_as_himself_interrupts(vad, client_aec) -> None:
+    """At 0 dB echo AEC3's suppressor took the user out; a linear canceller keeps him:
+    ahead of AEC3 on the client (audio/linear_echo.py), beside it on the server
+    (server/speech/echo.py, for a raw microphone)."""
     setting = EchoSetting(200, 0.0)
     for case, text in enumerate(INTERRUPTIONS):
         mic, played = room_signals(setting, case, espeak(text, RATE))
-        fired = await fire_time(mic, played, False, vad)
+        fired = await fire_time(mic, played, client_aec, vad)
         assert fired is not None, text
         assert fired > USER_AFTER_S  # after the user began, not on our own echo before
 
 
+@MODES
 @pytest.mark.parametrize("backchannel", [None, "uh-huh", "mm-hmm", "okay"])
-async def test_neither_our_loud_echo_nor_a_backchannel_interrupts(vad, backchannel) -> None:
+async def test_neither_our_loud_echo_nor_a_backchannel_interrupts(
+    vad, client_aec, backchannel
+) -> None:
     user = espeak(backchannel, RATE) if backchannel else None
     for setting in (EchoSetting(200, 0.0), EchoSetting(120, -12.0)):
         mic, played = room_signals(setting, 1, user)
-        assert await fire_time(mic, played, False, vad) is None, setting.label
+        assert await fire_time(mic, played, client_aec, vad) is None, setting.label
