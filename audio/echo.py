@@ -11,7 +11,9 @@ AEC3 estimates the echo-path delay itself (up to about half a second), so the
 reference is always the most recently played audio and only a short backlog
 of it is kept.
 
-AEC3 runs at 8, 16, 32 or 48 kHz in 10 ms frames; other device rates are
+Ahead of AEC3, speexdsp's linear canceller (audio/linear_echo.py) takes most of
+a loud echo out, so that AEC3's suppressor no longer takes out a user talking
+over it. AEC3 runs at 8, 16, 32 or 48 kHz in 10 ms frames; other device rates are
 resampled (soxr) to the next supported rate. Anything that goes wrong (the
 package is missing, the library raises) turns the canceller off with a reason
 and the raw microphone goes on: never a crash, never a silent mic.
@@ -25,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from audio.linear_echo import LinearStage
 from audio.resample import StreamResampler
 
 log = logging.getLogger(__name__)
@@ -102,6 +105,8 @@ class EchoCanceller:
         self._near_lock = threading.Lock()
         self.frames = 0
         """10 ms frames cleaned so far."""
+        self.linear = LinearStage(rate)
+        """speexdsp's linear canceller ahead of AEC3 (a user over a loud echo survives AEC3)."""
 
     def far(self, played: np.ndarray) -> None:
         """Speaker thread: one block as handed to the speaker (silence included)."""
@@ -144,7 +149,8 @@ class EchoCanceller:
         for start in range(0, whole, self._frame):
             frame = pending[start : start + self._frame]
             try:
-                out.append(self._processor.process(frame, self._take_far()))
+                far = self._take_far()
+                out.append(self._processor.process(self.linear.process(frame, far), far))
             except Exception as exc:
                 self._fail(f"the echo canceller failed: {exc}")
                 out.append(frame)

@@ -40,6 +40,7 @@ from bench.common import create_project, print_table, running_server, write_resu
 from bench.room_call import RATE, TurnResult, room_turn, voice_project
 from bench.room_sim import EchoSetting, apply_echo, erle_db, espeak, impulse_response, piper
 from server.speech.echo import SWITCH_ENV, SentAudio, ServerEchoCanceller
+from server.speech.vad import load_vad
 
 ANSWERS = (
     "The quarterly report shows that revenue grew by twelve percent while costs stayed flat. "
@@ -162,7 +163,7 @@ def client_canceller_numbers(setting: EchoSetting) -> tuple[float, float]:
 def server_canceller_cpu(setting: EchoSetting) -> float:
     far = np.concatenate([piper(text, RATE) for text in ANSWERS])
     mic = np.clip(np.round(apply_echo(far, impulse_response(RATE, setting))), -32768, 32767)
-    canceller = ServerEchoCanceller(RATE, SentAudio(RATE))
+    canceller = ServerEchoCanceller(RATE, SentAudio(RATE), vad=load_vad())  # as a session
     canceller.reference.sent(far.tobytes(), now=1000.0)
     step = RATE // 10
     started = time.process_time()

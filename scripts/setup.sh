@@ -7,11 +7,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: PortAudio (sound devices), PostgreSQL and HAProxy (the multi-replica
-# store and load balancer, used by deploy/ and the cluster tests). Only what is missing.
+# store and load balancer, used by deploy/ and the cluster tests), speexdsp (a linear echo
+# canceller). Only what is missing.
 MISSING=()
 if ! ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2'; then MISSING+=(libportaudio2); fi
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then MISSING+=(postgresql); fi
 if ! command -v haproxy >/dev/null 2>&1 && [ ! -x /usr/sbin/haproxy ]; then MISSING+=(haproxy); fi
+# speexdsp's headers and library: the speexaec package (a linear echo canceller) builds on them.
+if [ ! -f /usr/include/speex/speex_echo.h ]; then MISSING+=(libspeexdsp-dev); fi
 if [ ${#MISSING[@]} -gt 0 ]; then
   echo "setup: installing ${MISSING[*]}"
   SUDO=""

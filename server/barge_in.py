@@ -45,8 +45,8 @@ from server.speech.words import words_of
 
 log = logging.getLogger(__name__)
 
-SUSTAINED_MS = 700.0  # speech (not our echo) that interrupts without waiting for words ...
-DENSE_WINDOW_MS = 1000.0  # ... heard within this much audio (sparse echo leaks never add up)
+SUSTAINED_MS = 800.0  # speech (not our echo) that interrupts without waiting for words ...
+DENSE_WINDOW_MS = 1200.0  # ... heard within this much audio (sparse echo leaks never add up)
 ARM_MS = 160.0  # speech heard before the first decode of what was said
 RECHECK_MS = 160.0  # more speech before the next decode of the utterance so far
 WORDS_WINDOW_MS = 1500.0  # the recent audio decoded for words (not what opened the utterance)
@@ -95,6 +95,8 @@ class Heard:
     chunk_ms: float  # how much audio this chunk held
     echo_removed_db: float  # how much of this chunk the server's canceller took out
     canceller_active: bool  # the server's canceller is running on this microphone
+    speaking: bool = False  # the VAD hears speech at the end of this chunk
+    double_talk: bool = False  # past a linear canceller, speech that is not our echo (echo.py)
 
     @property
     def echo_dominated(self) -> bool:
@@ -127,6 +129,7 @@ class BargeIn:
         self._decode = None
         self._last_speech_ms = 0.0
         self._user_ms = 0.0  # speech not dominated by our echo, this utterance
+        self._linear_ms = 0.0  # of which heard only past the linear canceller
         self._recent: deque[tuple[float, float]] = deque()  # (chunk ms, user speech ms)
         self._recent_audio_ms = 0.0
         self._recent_user_ms = 0.0  # user speech in the last DENSE_WINDOW_MS of audio
@@ -155,12 +158,18 @@ class BargeIn:
         """
         if chunk.speech_ms < self._last_speech_ms:
             self.reset()  # the detector dropped a click or ended the utterance: a new one
-        added = chunk.speech_ms - self._last_speech_ms
         self._last_speech_ms = chunk.speech_ms
         if self._fired:
             return
-        user = 0.0 if chunk.echo_dominated else added
-        self._echo_ms += added - user
+        # Counted in time, as the chunk's VAD state, not in the VAD's 32 ms windows: two VADs
+        # (the cleaned microphone's and the linear canceller's) score windows at different
+        # moments, and adding both counted the same speech 1.6 times.
+        aec3_heard = chunk.speaking and not chunk.echo_dominated
+        user = chunk.chunk_ms if aec3_heard or chunk.double_talk else 0.0
+        if chunk.speaking and not user:
+            self._echo_ms += chunk.chunk_ms
+        if user and not aec3_heard:
+            self._linear_ms += user  # AEC3 suppressed the user here: only the linear path heard
         self._user_ms += user
         dense = self._dense(chunk.chunk_ms, user)
         if chunk.canceller_active and not self._echo_words and dense >= SUSTAINED_MS:
@@ -215,9 +224,11 @@ class BargeIn:
 
     def _fire(self, response: SpeakingResponse, why: str) -> None:
         log.info(
-            "barge-in: %s (%.0f ms of speech over the answer, %.0f ms more taken for echo)",
+            "barge-in: %s (%.0f ms of speech over the answer, %.0f ms of it heard only past"
+            " the linear canceller, %.0f ms more taken for echo)",
             why,
             self._user_ms,
+            self._linear_ms,
             self._echo_ms,
         )
         self._fired = True

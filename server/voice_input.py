@@ -117,7 +117,7 @@ class VoiceInput:
         self._judged = -1  # length of the draft last put to the end-of-turn detector
         self._judgement: asyncio.Task[None] | None = None
         self._ends_at = -1  # length of the draft the detector called complete
-        self.echo = ServerEchoCanceller(speech.sample_rate)  # our own voice, out of the mic
+        self.echo = ServerEchoCanceller(speech.sample_rate, vad=vad)  # our voice, out of the mic
         self.session: ListeningSession | None = None
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
@@ -329,6 +329,8 @@ class VoiceInput:
             len(chunk) / 2 / self.sample_rate * 1000,
             self.echo.removed_db,
             self.echo.failure is None,
+            update.speech_active,
+            self.echo.user_speaking,
         )
         self.barge_in.heard(heard, response, self._recent_speech)
 

@@ -164,3 +164,27 @@ async def test_a_canceller_that_fails_midway_passes_the_microphone_on(monkeypatc
         assert len(heard) >= 2 * 16000 * 100 * 20 // 1000 - 2 * 160  # nothing was lost
         assert not actor.aec_active
         assert actor.aec_status == "off: the echo canceller failed: frame size mismatch"
+
+
+def test_without_the_linear_stage_aec3_alone_still_cleans(monkeypatch) -> None:
+    """speexaec missing: the linear stage stands down with the reason, AEC3 goes on alone."""
+    import sys
+
+    from audio.echo import load_processor
+    from bench.room_sim import apply_echo, impulse_response
+
+    monkeypatch.setitem(sys.modules, "speexaec", None)  # its import fails
+    rate = 16000
+    played = piper(ANSWER, rate)
+    echo = apply_echo(played, impulse_response(rate, EchoSetting(200, 0.0)))
+    mic = np.clip(np.round(echo), -32768, 32767).astype(np.int16)
+    canceller = EchoCanceller(load_processor(rate, False), rate, rate, rate, 0.04)
+    block = rate // 50
+    cleaned = []
+    for i in range(0, len(mic) - block + 1, block):
+        canceller.far(played[i : i + block])
+        cleaned.append(canceller.near(mic[i : i + block]))
+    out = np.concatenate(cleaned).astype(np.float64)
+    assert canceller.failure is None
+    assert "unavailable" in (canceller.linear.failure or "")
+    assert erle_db(echo[2 * rate : len(out)], out[2 * rate :]) >= 25.0

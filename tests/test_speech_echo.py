@@ -143,3 +143,21 @@ def test_a_client_sending_faster_than_real_time_keeps_one_echo_path() -> None:
         canceller.arrived(chunk, now=T0 + 0.05 * i)  # twice real time
         stamps.append(canceller._stamps[-1])
     assert np.allclose(np.diff(stamps), 0.1)
+
+
+def test_without_the_linear_canceller_the_double_talk_check_stands_down(monkeypatch) -> None:
+    """speexaec missing: the reason is given, nothing counts as the user, AEC3 still cleans."""
+    import sys
+
+    from server.speech.vad import load_vad
+
+    monkeypatch.setitem(sys.modules, "speexaec", None)  # its import fails
+    rate = 16000
+    sent, mic = microphone(rate, EchoSetting(120, -6.0), 0.0)
+    canceller = ServerEchoCanceller(rate, SentAudio(rate), vad=load_vad())
+    canceller.reference.sent(sent.tobytes(), now=T0)
+    cleaned = run_server_canceller(canceller, mic)
+    assert canceller.double_talk is not None
+    assert "not installed" in (canceller.double_talk.failure or "")
+    assert not canceller.user_speaking
+    assert erle_db(mic[2 * rate : len(cleaned)], cleaned[2 * rate :]) > 15

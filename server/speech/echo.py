@@ -16,6 +16,13 @@ AEC3 (`pywebrtc-audio`, as on the client, see audio/echo.py) needs 10 ms
 frames at 8/16/32/48 kHz; other session rates are resampled. All of it is
 blocking work, done in the session's audio worker thread, never on the loop.
 Until the engine first sends audio the microphone passes through untouched.
+
+AEC3's suppressor also takes out a user who talks over a loud echo, so barge-in
+gets a second opinion that never suppresses (`DoubleTalk`: speexdsp's linear
+canceller, aligned by the lag `EchoPresence` measures, and a VAD on what it
+leaves). This module is over 400 lines because its four parts (the reference,
+the presence check, the double-talk check and the canceller) run on one clock
+and one stream of frames, and mean nothing apart.
 """
 
 from __future__ import annotations
@@ -166,6 +173,8 @@ class EchoPresence:
         self._unseen_s = self.HOLD_S - self.FIRST_VERDICT_S  # playback heard without our echo
         self.seen = False
         """Our echo was measured in this microphone at least once."""
+        self.lag: int | None = None
+        """Samples from playing to hearing, at the last correlation that showed our echo."""
 
     def add(self, near: np.ndarray, far: np.ndarray) -> bool:
         """Samples heard and played at the same times; returns whether echo is present."""
@@ -179,21 +188,22 @@ class EchoPresence:
         full = len(self._near) == self._window and len(self._far) >= self._window
         if self._since_check >= self.EVERY_S * self.rate and full:
             self._since_check = 0
-            self.correlation, level_db = self._peak_correlation()
+            self.correlation, level_db, lag = self._peak_correlation()
             if self.correlation >= self.THRESHOLD and level_db >= self.MIN_LEVEL_DB:
                 self._unseen_s = 0.0
                 self.seen = True
+                self.lag = lag
         self.present = self._unseen_s <= self.HOLD_S
         return self.present
 
-    def _peak_correlation(self) -> tuple[float, float]:
-        """(peak correlation, level of the correlated part relative to what was played, dB)."""
+    def _peak_correlation(self) -> tuple[float, float, int]:
+        """(peak correlation, its level relative to what was played in dB, its lag in samples)."""
         from scipy.signal import correlate
 
         near, far = self._near, self._far
         near_energy = float(np.dot(near, near))
         if near_energy <= 0 or not far.any():
-            return 0.0, -120.0
+            return 0.0, -120.0, 0
         products = correlate(far, near, mode="valid", method="fft")  # one per lag
         squares = np.cumsum(np.concatenate(([0.0], far * far)))
         far_energy = np.maximum(squares[self._window :] - squares[: -self._window], 1e-9)
@@ -201,7 +211,102 @@ class EchoPresence:
         lag = int(np.argmax(correlations))
         peak = float(correlations[lag])
         echo_energy = peak * peak * near_energy  # the part of the mic that is the far end
-        return peak, float(10 * np.log10(max(echo_energy, 1e-9) / far_energy[lag]))
+        level_db = float(10 * np.log10(max(echo_energy, 1e-9) / far_energy[lag]))
+        return peak, level_db, len(far) - len(near) - lag  # index 0: the oldest far window
+
+
+class DoubleTalk:
+    """Is the user talking over our echo? Decided past AEC3's suppressor, for barge-in only.
+
+    With our echo as loud as the user (0 dB), AEC3's nonlinear suppressor takes
+    the user out during double talk for 0.7-1.5 s, so a VAD on its output hears
+    no interruption. A linear echo canceller (speexdsp's, from `speexaec`)
+    never suppresses: its residual keeps the user whole and our echo 15-25 dB
+    down once its filter has converged, which takes about a second when the
+    reference is delayed by the lag `EchoPresence` measured (the filter then
+    spans only the room's reverberation). Speech the VAD hears in that residual
+    counts as the user's only in chunks the filter could not explain as our
+    echo (it removed less than `ECHO_DB`), and only once it has shown it
+    converged. The recogniser still hears AEC3's output; this only decides.
+    """
+
+    TAIL_S = 0.128  # echo after the measured lag that the filter models (reverberation)
+    LEAD_S = 0.0025  # the reference starts this much before the measured lag
+    MOVED_S = 0.04  # the measured lag moved this much: a new filter on the new alignment
+    ECHO_DB = 8.0  # the filter took this much out of a chunk: it was our echo, not the user
+    CONVERGED_DB = 10.0  # average removal over chunks that held our echo, before it is trusted
+    ACTIVE_DBFS = -50.0  # a reference chunk this loud puts echo into the microphone
+    LOST_S = 2.0  # "the user talks" this long without a break: the filter lost our echo
+
+    def __init__(self, rate: int, vad: Any) -> None:
+        from server.speech.turns import TurnDetector
+
+        self.rate = rate
+        self.user_speaking = False
+        """In the last chunk, speech that was not our echo (never before the filter converged)."""
+        self._vad = TurnDetector(vad, rate, silence_ms=300, min_speech_ms=32)
+        self._filter: Any = None
+        self._delay = 0
+        self._history = np.zeros(0, dtype=np.int16)  # the reference, for the delay
+        self._removal_db = 0.0  # running average over chunks that held our echo
+        self._talk_s = 0.0  # how long chunks with our echo expected held more than it
+        self.failure: str | None = None
+
+    def hear(self, near: np.ndarray, far: np.ndarray, lag: int | None) -> bool:
+        """Whole 10 ms frames of microphone and reference: is the user speaking in them?"""
+        self.user_speaking = False
+        if self.failure is not None or lag is None or not len(near):
+            return False
+        delay = max(0, lag - int(self.LEAD_S * self.rate))
+        if self._filter is None or abs(delay - self._delay) > self.MOVED_S * self.rate:
+            self._restart(delay)
+            if self.failure is not None:
+                return False
+        history = np.concatenate((self._history, far))
+        delayed = history[len(history) - self._delay - len(far) : len(history) - self._delay]
+        self._history = history[-(self._delay + len(far)) :]
+        if len(delayed) < len(far):
+            delayed = np.concatenate((np.zeros(len(far) - len(delayed), np.int16), delayed))
+        frame = self.rate // 100
+        residual = np.concatenate(
+            [
+                self._filter.process(near[i : i + frame], delayed[i : i + frame])
+                for i in range(0, len(near), frame)
+            ]
+        )
+        removed = _removed_db(near, residual)
+        echo_expected = _level_dbfs(delayed) >= self.ACTIVE_DBFS
+        converged = self._removal_db >= self.CONVERGED_DB
+        talking = echo_expected and removed < self.ECHO_DB
+        self._talk_s = self._talk_s + len(near) / self.rate if talking else 0.0
+        # Double talk must not count against convergence (it would disarm this during the
+        # very interruption it is for), unless it lasts too long to be anything but a
+        # filter that lost the echo path.
+        if echo_expected and (not converged or not talking or self._talk_s > self.LOST_S):
+            self._removal_db += 0.1 * (removed - self._removal_db)
+        update = self._vad.feed(residual.astype("<i2").tobytes())
+        if update.ended:
+            self._vad.reset()
+        # Where nothing was played the microphone holds no echo and AEC3 passes it as it is.
+        self.user_speaking = converged and talking and update.speech_active
+        return self.user_speaking
+
+    def _restart(self, delay: int) -> None:
+        try:
+            from speexaec import EchoCanceller
+        except ImportError as exc:
+            self.failure = f"the linear echo canceller is not installed ({exc})"
+            log.warning("%s: barge-in over a loud echo waits for AEC3", self.failure)
+            return
+        frame = self.rate // 100
+        self._filter = EchoCanceller(frame, int(self.TAIL_S * self.rate), self.rate)
+        self._delay = delay
+        self._removal_db = 0.0
+
+
+def _level_dbfs(samples: np.ndarray) -> float:
+    power = float(np.mean(samples.astype(np.float64) ** 2)) if len(samples) else 0.0
+    return 10 * np.log10(max(power, 1e-12) / 32768**2)
 
 
 class ServerEchoCanceller:
@@ -215,7 +320,9 @@ class ServerEchoCanceller:
     through unchanged from then on.
     """
 
-    def __init__(self, sample_rate: int, reference: SentAudio | None = None) -> None:
+    def __init__(
+        self, sample_rate: int, reference: SentAudio | None = None, vad: Any = None
+    ) -> None:
         self.rate = check_sample_rate(sample_rate)
         self.reference = reference if reference is not None else SentAudio(self.rate)
         self.failure: str | None = None
@@ -234,6 +341,8 @@ class ServerEchoCanceller:
         self._far = np.zeros(0, dtype=np.int16)
         self._resamplers: tuple[Any, Any, Any] | None = None  # near in, far in, cleaned out
         self.presence = EchoPresence(self._aec_rate)
+        self.double_talk = DoubleTalk(self._aec_rate, vad) if vad is not None else None
+        """Without a VAD to give it, barge-in over a loud echo waits for AEC3's output."""
 
     # loop thread ------------------------------------------------------------------
 
@@ -254,10 +363,17 @@ class ServerEchoCanceller:
 
     # worker thread ----------------------------------------------------------------
 
+    @property
+    def user_speaking(self) -> bool:
+        """In the last chunk, speech that the linear canceller found was not our echo."""
+        return self.double_talk is not None and self.double_talk.user_speaking
+
     def clean(self, pcm: bytes) -> bytes:
         """The chunk without the engine's own voice."""
         start = self._stamps.popleft() if self._stamps else self._mic_clock
         self.removed_db = 0.0
+        if self.double_talk is not None:
+            self.double_talk.user_speaking = False
         if self.failure is not None or (self.frames == 0 and self.reference.play_end == 0):
             return pcm
         samples = np.frombuffer(pcm, dtype="<i2")
@@ -293,6 +409,9 @@ class ServerEchoCanceller:
         ]
         self.frames += len(cleaned)
         echo_present = self.presence.add(near[:whole], far[:whole])
+        if self.double_talk is not None:
+            lag = self.presence.lag if echo_present else None
+            self.double_talk.hear(near[:whole], far[:whole], lag)
         out = np.concatenate(cleaned) if echo_present and cleaned else near[:whole]
         if echo_present and cleaned:
             self.removed_db = _removed_db(near[:whole], out)
