@@ -145,6 +145,9 @@ class Admission:
             "max_backlog_s": self.max_backlog_s,
             "synthesis_pending": executor.pending(),
             "synthesis_workers": executor.workers,
+            "synthesis_done": executor.stats.done,
+            "synthesis_late": executor.stats.late,  # finished after their listener needed them
+            "synthesis_late_s": round(executor.stats.late_s, 3),
             "refused_sessions": self.counters.refused_sessions,
             "refused_turns": self.counters.refused_turns,
             "cores": os.cpu_count(),

@@ -18,10 +18,37 @@ from server.speech.scheduler import synthesis_executor
 
 FRAME_S = 0.12  # audio per response.audio.delta frame
 SYNTH_AHEAD_S = 2.0  # synthesised audio a track may hold before it is sent
+# A new answer's first audio is due this long after its speech starts (the target is
+# first audio p99 <= 1.0 s): a listener whose audio runs out sooner goes first.
+FIRST_AUDIO_BUDGET_S = 0.5
 
 # Syntheses of every session share one deadline-ordered executor of their own
 # (not asyncio's default pool, where waiting speech once parked every worker
 # and held up history writes): the most urgent audio is synthesised first.
+
+
+class SynthesisSpeed:
+    """Worker seconds per character of text, learned from recent syntheses: what a piece is
+    expected to take, so it can be started early enough for its deadline."""
+
+    WINDOW = 32  # syntheses remembered
+    DEFAULT_S_PER_CHAR = 0.002  # Piper on one core of this box, until measured
+
+    def __init__(self) -> None:
+        self._recent: list[tuple[int, float]] = []
+
+    def observe(self, chars: int, seconds: float) -> None:
+        if chars > 0 and seconds > 0:
+            self._recent = [*self._recent[-(self.WINDOW - 1) :], (chars, seconds)]
+
+    def seconds_for(self, text: str) -> float:
+        recent = self._recent  # replaced, never changed in place: safe to read from any thread
+        chars = sum(c for c, _ in recent)
+        per_char = sum(s for _, s in recent) / chars if chars else self.DEFAULT_S_PER_CHAR
+        return len(text) * per_char
+
+
+synthesis_speed = SynthesisSpeed()  # one voice, one set of workers: one speed for all tracks
 
 
 class Synthesizer(Protocol):
@@ -69,6 +96,8 @@ class SpeechTrack:
         self._on_error = on_error
         self._task: asyncio.Task[None] | None = None
         self._playback_end = playback_end
+        self._first_due = time.monotonic() + FIRST_AUDIO_BUDGET_S
+        self._spoke = False  # some audio of this track has been made
 
     def start(self) -> None:
         if self._task is None:
@@ -114,8 +143,17 @@ class SpeechTrack:
 
     def deadline(self) -> float:
         """When the listener will need this track's next audio: after what was sent and
-        what is held here has played (now, for an answer's first audio)."""
-        return max(time.monotonic(), self._playback_end()) + self._buffered_s
+        what is held here has played; the first audio when the first-audio budget is spent
+        (or when an earlier agent's audio runs out)."""
+        start = time.monotonic() if self._spoke else self._first_due
+        return max(start, self._playback_end()) + self._buffered_s
+
+    def _synthesize(self, text: str) -> bytes:
+        """On a worker: the audio, and how long it took (the speed later pieces are planned by)."""
+        started = time.perf_counter()
+        pcm = self.tts.synthesize(text, self.sample_rate)
+        synthesis_speed.observe(len(text), time.perf_counter() - started)
+        return pcm
 
     async def _speak(self, texts: list[str]) -> None:
         for text in texts:
@@ -124,8 +162,12 @@ class SpeechTrack:
             await self._room.wait()
             started = time.perf_counter()
             pcm = await synthesis_executor().run(
-                self.deadline(), self.tts.synthesize, text, self.sample_rate
+                self.deadline(),
+                self._synthesize,
+                text,
+                cost=synthesis_speed.seconds_for(text),
             )
+            self._spoke = True
             self.synth_seconds += time.perf_counter() - started
             index = len(self.segments)
             self.segments.append(text)

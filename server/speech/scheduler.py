@@ -7,8 +7,10 @@ transcript: now; a partial transcript refresh: a little later). Work used to
 run in arrival order in one-worker pools, so the first sentence of a new
 answer waited behind later sentences of answers already seconds ahead of
 their listeners (`bench.load --tts-sessions 50`: first audio p99 3.2 s).
-Here the pending job with the earliest deadline runs next, on a fixed set of
-worker threads; equal deadlines keep their arrival order.
+Here the pending job with the earliest *latest start* (its deadline minus the
+time it is expected to take) runs next, on a fixed set of worker threads, so
+a long sentence due shortly after a short clause starts first; equal keys
+keep their arrival order.
 
 A job whose awaiting task is cancelled (a skip, a closed session) is dropped
 before it starts. The executor counts how late finished jobs were, which the
@@ -35,8 +37,9 @@ PARTIAL_TRANSCRIPT_SLACK_S = 0.5  # a partial refresh may wait this long behind 
 
 @dataclass(order=True, slots=True)
 class _Job:
-    deadline: float
+    start_by: float  # deadline minus expected run time: the order jobs run in
     seq: int
+    deadline: float = field(compare=False)
     work: Callable[[], Any] = field(compare=False)
     future: Future[Any] = field(compare=False)
 
@@ -65,19 +68,24 @@ class DeadlineExecutor:
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []
 
-    def submit(self, deadline: float, work: Callable[..., T], *args: Any) -> Future[T]:
-        """Queue ``work(*args)`` to finish by ``deadline`` (time.monotonic() clock)."""
+    def submit(
+        self, deadline: float, work: Callable[..., T], *args: Any, cost: float = 0.0
+    ) -> Future[T]:
+        """Queue ``work(*args)`` to finish by ``deadline`` (time.monotonic() clock); ``cost``:
+        the seconds it is expected to run, so it starts by ``deadline - cost``."""
         future: Future[T] = Future()
-        job = _Job(deadline, next(self._seq), lambda: work(*args), future)
+        job = _Job(deadline - cost, next(self._seq), deadline, lambda: work(*args), future)
         with self._cond:
             self._start_threads()
             heapq.heappush(self._heap, job)
             self._cond.notify()
         return future
 
-    async def run(self, deadline: float, work: Callable[..., T], *args: Any) -> T:
+    async def run(
+        self, deadline: float, work: Callable[..., T], *args: Any, cost: float = 0.0
+    ) -> T:
         """Await ``work(*args)`` run by deadline order; cancelling drops a job not yet started."""
-        return await asyncio.wrap_future(self.submit(deadline, work, *args))
+        return await asyncio.wrap_future(self.submit(deadline, work, *args, cost=cost))
 
     def pending(self) -> int:
         with self._cond:
@@ -88,7 +96,7 @@ class DeadlineExecutor:
         with self._cond:
             if not self._heap:
                 return 0.0
-            head = self._heap[0].deadline
+            head = min(job.deadline for job in self._heap)
         return max(0.0, (time.monotonic() if now is None else now) - head)
 
     def _start_threads(self) -> None:
