@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from server.agent_output import AgentOutput
-from server.speech.scheduler import synthesis_executor
+from server.speech.scheduler import start_gate, synthesis_executor, synthesis_speed
+from server.speech.segmenter import ends_like_sentence
 
 FRAME_S = 0.12  # audio per response.audio.delta frame
 SYNTH_AHEAD_S = 2.0  # synthesised audio a track may hold before it is sent
@@ -25,30 +26,6 @@ FIRST_AUDIO_BUDGET_S = 0.5
 # Syntheses of every session share one deadline-ordered executor of their own
 # (not asyncio's default pool, where waiting speech once parked every worker
 # and held up history writes): the most urgent audio is synthesised first.
-
-
-class SynthesisSpeed:
-    """Worker seconds per character of text, learned from recent syntheses: what a piece is
-    expected to take, so it can be started early enough for its deadline."""
-
-    WINDOW = 32  # syntheses remembered
-    DEFAULT_S_PER_CHAR = 0.002  # Piper on one core of this box, until measured
-
-    def __init__(self) -> None:
-        self._recent: list[tuple[int, float]] = []
-
-    def observe(self, chars: int, seconds: float) -> None:
-        if chars > 0 and seconds > 0:
-            self._recent = [*self._recent[-(self.WINDOW - 1) :], (chars, seconds)]
-
-    def seconds_for(self, text: str) -> float:
-        recent = self._recent  # replaced, never changed in place: safe to read from any thread
-        chars = sum(c for c, _ in recent)
-        per_char = sum(s for _, s in recent) / chars if chars else self.DEFAULT_S_PER_CHAR
-        return len(text) * per_char
-
-
-synthesis_speed = SynthesisSpeed()  # one voice, one set of workers: one speed for all tracks
 
 
 class Synthesizer(Protocol):
@@ -98,6 +75,8 @@ class SpeechTrack:
         self._playback_end = playback_end
         self._first_due = time.monotonic() + FIRST_AUDIO_BUDGET_S
         self._spoke = False  # some audio of this track has been made
+        self._unmade: list[str] = []  # known pieces not yet synthesised, in order
+        self._started = False  # through the start gate
 
     def start(self) -> None:
         if self._task is None:
@@ -140,6 +119,8 @@ class SpeechTrack:
                 self._on_error(f"speech synthesis failed for {self.output.agent}: {exc}")
         finally:
             self._frames.put_nowait(None)
+            if self._started:
+                start_gate().leave(self)
 
     def deadline(self) -> float:
         """When the listener will need this track's next audio: after what was sent and
@@ -148,26 +129,57 @@ class SpeechTrack:
         start = time.monotonic() if self._spoke else self._first_due
         return max(start, self._playback_end()) + self._buffered_s
 
+    def demand(self, now: float) -> list[tuple[float, float]]:
+        """(deadline, expected worker seconds) of each known piece not yet made (`StartGate`).
+
+        Before the first audio, playback is assumed to start as soon as the first piece
+        can be made (so its next pieces fall due as early as they could)."""
+        unmade = self._unmade
+        if not unmade:
+            return []
+        cost = synthesis_speed.seconds_for
+        items: list[tuple[float, float]] = []
+        if self._spoke:
+            at = self.deadline()  # the listener runs dry then: the next piece starts playing
+        else:
+            first = cost(unmade[0])
+            items.append((max(self.deadline(), now + first), first))
+            at = max(now + first, self._playback_end()) + synthesis_speed.audio_for(unmade[0])
+            unmade = unmade[1:]
+        for text in unmade:
+            items.append((at, cost(text)))
+            at += synthesis_speed.audio_for(text)
+        return items
+
+    def on_hold(self) -> None:
+        """Held at the start: speak the whole first sentence as the first piece, not just its
+        first clause, so the next piece is not due a fraction of a second after it."""
+        if len(self._unmade) > 1 and not ends_like_sentence(self._unmade[0]):
+            self._unmade[:2] = [f"{self._unmade[0]} {self._unmade[1]}"]
+
     def _synthesize(self, text: str) -> bytes:
         """On a worker: the audio, and how long it took (the speed later pieces are planned by)."""
         started = time.perf_counter()
         pcm = self.tts.synthesize(text, self.sample_rate)
-        synthesis_speed.observe(len(text), time.perf_counter() - started)
+        audio_s = len(pcm) / 2 / self.sample_rate
+        synthesis_speed.observe(len(text), time.perf_counter() - started, audio_s)
         return pcm
 
     async def _speak(self, texts: list[str]) -> None:
-        for text in texts:
-            if not text.strip():
-                continue
+        self._unmade += [text for text in texts if text.strip()]
+        while self._unmade:
             await self._room.wait()
+            if not self._started:
+                await start_gate().enter(self)  # may merge the first two pieces
+                self._started = True
+            text = self._unmade[0]
             started = time.perf_counter()
             pcm = await synthesis_executor().run(
-                self.deadline(),
-                self._synthesize,
-                text,
-                cost=synthesis_speed.seconds_for(text),
+                self.deadline(), self._synthesize, text, cost=synthesis_speed.seconds_for(text)
             )
+            self._unmade.pop(0)
             self._spoke = True
+            start_gate().wake()
             self.synth_seconds += time.perf_counter() - started
             index = len(self.segments)
             self.segments.append(text)
