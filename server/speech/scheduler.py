@@ -260,6 +260,7 @@ class StartGate:
         self.workers = workers
         self.held = 0  # starts that had to wait
         self._started: set[Stream] = set()
+        # (stream, its start, when its first audio was due)
         self._waiting: deque[tuple[Stream, asyncio.Future[None], float]] = deque()
         self._timer: asyncio.TimerHandle | None = None
 
@@ -271,7 +272,8 @@ class StartGate:
         self.held += 1
         stream.on_hold()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((stream, future, time.monotonic()))
+        own = stream.demand(time.monotonic())
+        self._waiting.append((stream, future, own[0][0] if own else time.monotonic()))
         self._arm()
         try:
             await future
@@ -297,11 +299,11 @@ class StartGate:
             self._waiting.popleft()
         self._arm()
 
-    def waiting_s(self, now: float | None = None) -> float:
-        """How long the longest-held start has waited (0 if none)."""
+    def behind_s(self, now: float | None = None) -> float:
+        """How far past its first audio's deadline the longest-held start is (0 if none)."""
         if not self._waiting:
             return 0.0
-        return (time.monotonic() if now is None else now) - self._waiting[0][2]
+        return max(0.0, (time.monotonic() if now is None else now) - self._waiting[0][2])
 
     @property
     def waiting(self) -> int:
