@@ -151,9 +151,10 @@ class SpeechTrack:
             at += synthesis_speed.audio_for(text)
         return items
 
-    def on_hold(self) -> None:
-        """Held at the start: speak the whole first sentence as the first piece, not just its
-        first clause, so the next piece is not due a fraction of a second after it."""
+    def lengthen_first_piece(self) -> None:
+        """The start gate found no room for it as it is: speak the whole first sentence as the
+        first piece, not just its first clause, so the next piece is not due a fraction of a
+        second after it."""
         if len(self._unmade) > 1 and not ends_like_sentence(self._unmade[0]):
             self._unmade[:2] = [f"{self._unmade[0]} {self._unmade[1]}"]
 

@@ -234,8 +234,8 @@ class Stream(Protocol):
         """(deadline, expected worker seconds) of each piece of known text not yet made."""
         ...
 
-    def on_hold(self) -> None:
-        """Its start is held: a chance to make its first piece longer (less urgent next)."""
+    def lengthen_first_piece(self) -> None:
+        """It does not fit as it is: make its first piece longer (its next one less urgent)."""
         ...
 
 
@@ -266,11 +266,16 @@ class StartGate:
 
     async def enter(self, stream: Stream) -> None:
         """Return once ``stream`` may start synthesising."""
-        if not self._waiting and self._fits(stream):
-            self._started.add(stream)
-            return
+        if not self._waiting:
+            if self._fits(stream):
+                self._started.add(stream)
+                return
+            stream.lengthen_first_piece()
+            if self._fits(stream):
+                self._started.add(stream)
+                return
         self.held += 1
-        stream.on_hold()
+        stream.lengthen_first_piece()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         own = stream.demand(time.monotonic())
         self._waiting.append((stream, future, own[0][0] if own else time.monotonic()))
@@ -318,6 +323,8 @@ class StartGate:
         self.wake()
 
     def _fits(self, candidate: Stream) -> bool:
+        if not self._started:
+            return True  # no listener to protect: holding would only delay this one
         now = time.monotonic()
         own = candidate.demand(now)
         if not own:
