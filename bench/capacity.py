@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import math
 import os
 import random
@@ -37,6 +36,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+import httpx
 
 from bench.common import (
     TimedPeer,
@@ -130,7 +131,7 @@ async def _one_turn(peer: TimedPeer, stats: LevelStats, question: str) -> bool:
             stats.refused.append(str(frame.get("error_detail", frame))[:160])
             return True  # a refused turn: the session stays, the user asks again later
         if kind == "response.audio.delta":
-            playback.add(at, len(base64.b64decode(frame["audio"])) / 2 / RATE)
+            playback.add(at, _pcm_bytes(frame["audio"]) / 2 / RATE)
         if kind == "response.done":
             break
     stats.turns += 1
@@ -141,6 +142,12 @@ async def _one_turn(peer: TimedPeer, stats: LevelStats, question: str) -> bool:
     stats.gaps.extend(playback.gaps)
     await asyncio.sleep(max(0.0, playback.end - time.monotonic()))  # listen to the end
     return True
+
+
+def _pcm_bytes(audio_b64: str) -> int:
+    """Decoded length of base64 audio, without decoding it: the client shares the box with
+    the server, so its own work is kept to what a listener must do."""
+    return len(audio_b64) * 3 // 4 - audio_b64[-2:].count("=")
 
 
 async def watch_active(stats: LevelStats) -> None:
@@ -336,11 +343,10 @@ def main(argv: list[str] | None = None) -> None:
         def url_for() -> str:
             return ws_url(server, "bench-capacity")
 
-        for level in levels:
-            rows.append(asyncio.run(poisson_level(url_for, level, args, lifetime_s, pid)))
-            _print_row(rows[-1])
-        for n in bursts:
-            rows.append(asyncio.run(burst_level(url_for, n, pid)))
+        phases = [poisson_level(url_for, level, args, lifetime_s, pid) for level in levels]
+        phases += [burst_level(url_for, n, pid) for n in bursts]
+        for phase in phases:
+            rows.append(_measured(phase, f"{server.base_url}/healthz"))
             _print_row(rows[-1])
 
     print(
@@ -349,7 +355,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"{'load':<26}{'turns':>6}{'fta p50':>9}{'fta p99':>9}{'gaps':>6}{'gap s':>7}"
-        f"{'refused':>8}{'fail':>5}{'conn':>6}{'peak':>5}{'cpu':>6}{'rss MB':>8}  ok"
+        f"{'refused':>8}{'fail':>5}{'conn':>6}{'peak':>5}{'cpu':>6}{'rss MB':>8}"
+        f"{'client':>7}{'late':>6}  ok"
     )
     for r in rows:
         fta = r["first_audio"]
@@ -358,7 +365,7 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['gaps']:>6}{r['gap_s']:>7.2f}{r['refused']:>8}{r['failures']:>5}"
             f"{r['connected_mean']:>6.1f}{r['connected_peak']:>5}"
             f"{r.get('server_cpu', 0):>6.2f}{r.get('server_peak_rss_mb', 0):>8.0f}"
-            f"  {'yes' if passes(r) else 'no'}"
+            f"{r['client_cpu']:>7.2f}{r['synthesis_late']:>6}  {'yes' if passes(r) else 'no'}"
         )
     floor["audio_per_s_end"] = piper_throughput(voice, cores)
     given = (floor["audio_per_s_start"] + floor["audio_per_s_end"]) / 2
@@ -393,6 +400,22 @@ def main(argv: list[str] | None = None) -> None:
     )
 
 
+def _measured(phase: Any, health_url: str) -> dict[str, Any]:
+    """Run one level; add this process's CPU (the clients share the box) and how many
+    syntheses the server finished after their listener needed them."""
+
+    def synthesis() -> dict[str, Any]:
+        return dict(httpx.get(health_url, timeout=10).json()["capacity"])
+
+    before, cpu, wall = synthesis(), time.process_time(), time.monotonic()
+    row: dict[str, Any] = asyncio.run(phase)
+    after = synthesis()
+    row["client_cpu"] = (time.process_time() - cpu) / (time.monotonic() - wall)
+    for key in ("synthesis_done", "synthesis_late", "synthesis_late_s"):
+        row[key] = after.get(key, 0) - before.get(key, 0)
+    return row
+
+
 def _level_of(row: dict[str, Any]) -> int:
     return int(row["label"].split(",")[1].split()[0])
 
@@ -406,6 +429,7 @@ def _print_row(r: dict[str, Any]) -> None:
     print(
         f"{r['label']}: {r['sessions']} sessions, {r['turns']} turns, fta p50 "
         f"{_opt(fta['p50'])} p99 {_opt(fta['p99'])}, gaps {r['gaps']} ({r['gap_s']:.2f} s), "
+        f"late syntheses {r['synthesis_late']}/{r['synthesis_done']}, "
         f"refused {r['refused']} {r['refused_samples'][:1]}, failures {r['failures']} "
         f"{r['failure_samples'][:1]}, connected mean {r['connected_mean']:.1f}",
         flush=True,

@@ -15,8 +15,10 @@ stalls. So:
   set with ``--max-speech-sessions``;
 - a **new turn** of a speaking session is refused (an ``error`` frame; the
   session stays open, the question is not answered) while the most urgent
-  waiting synthesis is already more than ``max_backlog_s`` past its deadline:
-  the box is behind and a new answer would only push everyone's audio later.
+  waiting synthesis, or an answer whose start the start gate
+  (`server/speech/scheduler.py`) holds, is already more than
+  ``max_backlog_s`` past its deadline: the box is behind and a new answer
+  would only push everyone's audio later.
 
 Text-only sessions never count: they cost no synthesis.
 """
@@ -29,7 +31,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from server.speech.scheduler import DeadlineExecutor, synthesis_executor, synthesis_threads
+from server.speech.scheduler import (
+    DeadlineExecutor,
+    start_gate,
+    synthesis_executor,
+    synthesis_threads,
+)
 
 UTILISATION = 0.8  # share of the synthesis workers speech may plan to use
 SPEAKING_SHARE = 0.5  # share of a session's time its answers are playing (assumed)
@@ -114,9 +121,14 @@ class Admission:
 
     # -- turns ---------------------------------------------------------------
 
+    def behind_s(self) -> float:
+        """How late the most urgent speech is: a waiting synthesis, or a start held by the gate
+        (call on the event loop)."""
+        return max(self.executor.most_overdue_s(), start_gate().behind_s())
+
     def turn_problem(self) -> str | None:
         """Why a new spoken answer may not start now; None if it may."""
-        behind = self.executor.most_overdue_s()
+        behind = self.behind_s()
         if behind <= self.max_backlog_s:
             return None
         self.counters.refused_turns += 1
@@ -128,7 +140,7 @@ class Admission:
     def status(self) -> dict[str, Any]:
         """The /healthz ``capacity`` field."""
         executor = self.executor
-        behind = executor.most_overdue_s()
+        behind = self.behind_s()
         limit = self.max_speech_sessions
         return {
             "speech_sessions": self.counters.speech_sessions,
@@ -144,7 +156,12 @@ class Admission:
             "synthesis_behind_s": round(behind, 3),
             "max_backlog_s": self.max_backlog_s,
             "synthesis_pending": executor.pending(),
+            "starts_held": start_gate().held,  # answers whose speech waited for room to start
+            "starts_waiting": start_gate().waiting,
             "synthesis_workers": executor.workers,
+            "synthesis_done": executor.stats.done,
+            "synthesis_late": executor.stats.late,  # finished after their listener needed them
+            "synthesis_late_s": round(executor.stats.late_s, 3),
             "refused_sessions": self.counters.refused_sessions,
             "refused_turns": self.counters.refused_turns,
             "cores": os.cpu_count(),

@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from server.agent_output import AgentOutput
-from server.speech.scheduler import synthesis_executor
+from server.speech.scheduler import start_gate, synthesis_executor, synthesis_speed
+from server.speech.segmenter import ends_like_sentence
 
 FRAME_S = 0.12  # audio per response.audio.delta frame
 SYNTH_AHEAD_S = 2.0  # synthesised audio a track may hold before it is sent
+# A new answer's first audio is due this long after its speech starts (the target is
+# first audio p99 <= 1.0 s): a listener whose audio runs out sooner goes first.
+FIRST_AUDIO_BUDGET_S = 0.5
 
 # Syntheses of every session share one deadline-ordered executor of their own
 # (not asyncio's default pool, where waiting speech once parked every worker
@@ -69,6 +73,10 @@ class SpeechTrack:
         self._on_error = on_error
         self._task: asyncio.Task[None] | None = None
         self._playback_end = playback_end
+        self._first_due = time.monotonic() + FIRST_AUDIO_BUDGET_S
+        self._spoke = False  # some audio of this track has been made
+        self._unmade: list[str] = []  # known pieces not yet synthesised, in order
+        self._started = False  # through the start gate
 
     def start(self) -> None:
         if self._task is None:
@@ -111,21 +119,68 @@ class SpeechTrack:
                 self._on_error(f"speech synthesis failed for {self.output.agent}: {exc}")
         finally:
             self._frames.put_nowait(None)
+            if self._started:
+                start_gate().leave(self)
 
     def deadline(self) -> float:
         """When the listener will need this track's next audio: after what was sent and
-        what is held here has played (now, for an answer's first audio)."""
-        return max(time.monotonic(), self._playback_end()) + self._buffered_s
+        what is held here has played; the first audio when the first-audio budget is spent
+        (or when an earlier agent's audio runs out)."""
+        start = time.monotonic() if self._spoke else self._first_due
+        return max(start, self._playback_end()) + self._buffered_s
+
+    def demand(self, now: float) -> list[tuple[float, float]]:
+        """(deadline, expected worker seconds) of each known piece not yet made (`StartGate`).
+
+        Before the first audio, playback is assumed to start as soon as the first piece
+        can be made (so its next pieces fall due as early as they could)."""
+        unmade = self._unmade
+        if not unmade:
+            return []
+        cost = synthesis_speed.seconds_for
+        items: list[tuple[float, float]] = []
+        if self._spoke:
+            at = self.deadline()  # the listener runs dry then: the next piece starts playing
+        else:
+            first = cost(unmade[0])
+            items.append((max(self.deadline(), now + first), first))
+            at = max(now + first, self._playback_end()) + synthesis_speed.audio_for(unmade[0])
+            unmade = unmade[1:]
+        for text in unmade:
+            items.append((at, cost(text)))
+            at += synthesis_speed.audio_for(text)
+        return items
+
+    def lengthen_first_piece(self) -> None:
+        """The start gate found no room for it as it is: speak the whole first sentence as the
+        first piece, not just its first clause, so the next piece is not due a fraction of a
+        second after it."""
+        if len(self._unmade) > 1 and not ends_like_sentence(self._unmade[0]):
+            self._unmade[:2] = [f"{self._unmade[0]} {self._unmade[1]}"]
+
+    def _synthesize(self, text: str) -> bytes:
+        """On a worker: the audio, and how long it took (the speed later pieces are planned by)."""
+        started = time.perf_counter()
+        pcm = self.tts.synthesize(text, self.sample_rate)
+        audio_s = len(pcm) / 2 / self.sample_rate
+        synthesis_speed.observe(len(text), time.perf_counter() - started, audio_s)
+        return pcm
 
     async def _speak(self, texts: list[str]) -> None:
-        for text in texts:
-            if not text.strip():
-                continue
+        self._unmade += [text for text in texts if text.strip()]
+        while self._unmade:
             await self._room.wait()
+            if not self._started:
+                await start_gate().enter(self)  # may merge the first two pieces
+                self._started = True
+            text = self._unmade[0]
             started = time.perf_counter()
             pcm = await synthesis_executor().run(
-                self.deadline(), self.tts.synthesize, text, self.sample_rate
+                self.deadline(), self._synthesize, text, cost=synthesis_speed.seconds_for(text)
             )
+            self._unmade.pop(0)
+            self._spoke = True
+            start_gate().wake()
             self.synth_seconds += time.perf_counter() - started
             index = len(self.segments)
             self.segments.append(text)

@@ -29,6 +29,10 @@ LONG_ANSWER = (
     "Here you go my friend. The second sentence of this answer is much longer than the "
     "first one and it goes on about the weather in the mountains for quite a while."
 )
+# A short first sentence, then one of about three seconds: while the first plays, the second
+# waits to be synthesised with a deadline about a second away, and a few such answers fit
+# one synthesis worker (the start gate lets them all start).
+TALKER_ANSWER = "Here you go my friend. The weather in the mountains is cold and windy again today."
 SHORT_QUESTION = "What time is it now?"
 
 
@@ -79,14 +83,14 @@ async def test_new_answers_first_sentence_overtakes_queued_later_sentences(
 ) -> None:
     server = one_worker_server
     assert create(server, "overtake", speaking_config()).status_code == 201
-    talkers = 8
+    talkers = 6
     order: list[str] = []  # arrivals, in the order this client saw them
     all_started = asyncio.Event()
     started = 0
 
     async def long_answer(peer: Peer, name: str) -> None:
         nonlocal started
-        await peer.send({"type": "input_text", "text": LONG_ANSWER})
+        await peer.send({"type": "input_text", "text": TALKER_ANSWER})
         first_piece_over = False
         while True:
             frame = await peer.recv(60)
@@ -129,9 +133,40 @@ async def test_new_answers_first_sentence_overtakes_queued_later_sentences(
     assert sum(o.endswith("first audio") for o in order) == talkers + 1
     after = order[order.index("newcomer first audio") + 1 :]
     overtaken = [o for o in after if o.endswith("second sentence")]
-    # In arrival order (the old single line), all eight second sentences came first; now
-    # the new answer's first sentence goes ahead of all but the one already being spoken.
+    # In arrival order (the old single line), the second sentences came first; now the new
+    # answer's first sentence (due half a second after the question) goes ahead of those
+    # due later, all but the one already being synthesised.
     assert len(overtaken) >= talkers // 2, order
+
+
+async def test_over_capacity_answers_wait_to_start_and_each_is_spoken_whole(
+    one_worker_server: EngineProcess,
+) -> None:
+    """One worker cannot keep a dozen answers playing at once: instead of starting them all
+    and starving each in turn (a gap in every answer), the start gate holds some starts until
+    the started ones leave room, and every answer is still spoken to its end."""
+    server = one_worker_server
+    assert create(server, "crowd", speaking_config()).status_code == 201
+    held_before = httpx.get(f"{server.base_url}/healthz").json()["capacity"]["starts_held"]
+    answer = (
+        "Sure, the weather in Paris is mild today. Expect some clouds in the morning and a "
+        "little sun later in the afternoon."
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        peers = [
+            await stack.enter_async_context(session(server, "crowd", f"listener-{i}"))
+            for i in range(12)
+        ]
+        for peer in peers:
+            await peer.send({"type": "input_text", "text": answer})
+        for peer in peers:
+            frames = await peer.until("response.done", timeout=120)
+            assert all(f["type"] != "error" for f in frames)
+            audio = sum(audio_bytes(f) for f in frames if f["type"] == "response.audio.delta")
+            assert audio > 16000 * 2 * 4, "the whole answer (over four seconds) was spoken"
+    health = httpx.get(f"{server.base_url}/healthz").json()["capacity"]
+    assert health["starts_held"] > held_before
+    assert health["starts_waiting"] == 0 and health["refused_turns"] == 0
 
 
 @pytest.fixture(scope="module")
@@ -213,13 +248,16 @@ async def test_a_new_turn_while_synthesis_is_behind_is_refused_and_the_session_s
     async with contextlib.AsyncExitStack() as stack:
         talkers = [
             await stack.enter_async_context(session(server, "busy", f"talker-{i}"))
-            for i in range(6)
+            for i in range(10)
         ]
         asker = await stack.enter_async_context(session(server, "busy", "asker"))
         for talker in talkers:
             await talker.send({"type": "input_text", "text": first_sentence})
-        await talkers[0].until("response.audio.delta", timeout=60)
-        # The other talkers' first sentences are still waiting for the one worker.
+        # Their first audio is due half a second after each question; the one worker makes
+        # it one talker at a time, so the later talkers' first sentences soon wait past it.
+        await asyncio.to_thread(
+            wait_for_health, server, lambda h: h["capacity"]["synthesis_behind_s"] > 0.05
+        )
         await asker.send({"type": "input_text", "text": SHORT_QUESTION})
         frame = await asker.recv(20)
         assert frame["type"] == "error", frame

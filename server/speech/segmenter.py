@@ -202,6 +202,11 @@ class SpeechSegmenter:
         return space
 
 
+def ends_like_sentence(text: str) -> bool:
+    """Whether a piece ends a sentence (not just a clause such as "Sure,")."""
+    return bool(_ENDS_LIKE_SENTENCE.search(text))
+
+
 def _sentence_ends(text: str) -> list[int]:
     """Offsets just after each sentence end in ``text`` (abbreviations such as "Dr." excluded)."""
     ends = []
