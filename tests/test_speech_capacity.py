@@ -78,6 +78,16 @@ def one_worker_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engi
         yield s
 
 
+async def open_sessions(
+    stack: contextlib.AsyncExitStack, server: EngineProcess, project: str, who: str, count: int
+) -> list[Any]:
+    """``count`` sessions on ``project`` (users who-0, who-1, ...), closed with ``stack``."""
+    return [
+        await stack.enter_async_context(session(server, project, f"{who}-{i}"))
+        for i in range(count)
+    ]
+
+
 async def test_new_answers_first_sentence_overtakes_queued_later_sentences(
     one_worker_server: EngineProcess,
 ) -> None:
@@ -117,10 +127,7 @@ async def test_new_answers_first_sentence_overtakes_queued_later_sentences(
         order.append("newcomer first audio")
 
     async with contextlib.AsyncExitStack() as stack:
-        peers = [
-            await stack.enter_async_context(session(server, "overtake", f"talker-{i}"))
-            for i in range(talkers)
-        ]
+        peers = await open_sessions(stack, server, "overtake", "talker", talkers)
         newcomer = await stack.enter_async_context(session(server, "overtake", "newcomer"))
         await asyncio.wait_for(
             asyncio.gather(
@@ -159,10 +166,7 @@ async def test_over_capacity_answers_wait_to_start_and_each_is_spoken_whole(
         "little sun later in the afternoon."
     )
     async with contextlib.AsyncExitStack() as stack:
-        peers = [
-            await stack.enter_async_context(session(server, "crowd", f"listener-{i}"))
-            for i in range(LISTENERS_OVER_ONE_WORKER)
-        ]
+        peers = await open_sessions(stack, server, "crowd", "listener", LISTENERS_OVER_ONE_WORKER)
         for peer in peers:
             await peer.send({"type": "input_text", "text": answer})
         for peer in peers:
@@ -252,10 +256,7 @@ async def test_a_new_turn_while_synthesis_is_behind_is_refused_and_the_session_s
         "synthesis worker busy for a good while before anyone else gets a turn."
     )
     async with contextlib.AsyncExitStack() as stack:
-        talkers = [
-            await stack.enter_async_context(session(server, "busy", f"talker-{i}"))
-            for i in range(10)
-        ]
+        talkers = await open_sessions(stack, server, "busy", "talker", 10)
         asker = await stack.enter_async_context(session(server, "busy", "asker"))
         for talker in talkers:
             await talker.send({"type": "input_text", "text": first_sentence})

@@ -285,20 +285,28 @@ async def test_a_finished_question_is_answered_during_its_pause_and_shown_after_
     assert after["shown"] == before["shown"] + 1 and after["dropped"] == before["dropped"]
 
 
+async def ask_then_talk_on(
+    peer: Any, server: EngineProcess, piper: Any, before: dict[str, int], until: str
+) -> list[dict]:
+    """The question, a pause in which the turn is judged over, then more words: the frames
+    up to ``until``."""
+    await speak(peer, question_then_short_pause("piper", piper), RATE)
+    await wait_until(
+        lambda: prepared_answers(server)["started"] > before["started"],
+        message=lambda: f"a turn judged over in the pause ({prepared_answers(server)})",
+    )
+    more = in_room(voice("piper", "And on Sundays?", piper), tail_ms=1500, lead_ms=0)
+    await speak(peer, more, RATE, chunk_ms=50, realtime=1.0)
+    return await peer.until(until, timeout=60)
+
+
 async def test_an_answer_begun_in_a_pause_the_user_talks_on_through_is_never_seen(
     speech_server: EngineProcess, piper: Any
 ) -> None:
     create(speech_server, "talks-on", turn_config("smart", 5000))
     before = prepared_answers(speech_server)
     async with session(speech_server, "talks-on", "u-talks-on") as peer:
-        await speak(peer, question_then_short_pause("piper", piper), RATE)
-        await wait_until(
-            lambda: prepared_answers(speech_server)["started"] > before["started"],
-            message=lambda: f"an answer begun in the pause ({prepared_answers(speech_server)})",
-        )
-        more = in_room(voice("piper", "And on Sundays?", piper), tail_ms=1500, lead_ms=0)
-        await speak(peer, more, RATE, chunk_ms=50, realtime=1.0)
-        frames = await peer.until("response.done", timeout=60)
+        frames = await ask_then_talk_on(peer, speech_server, piper, before, "response.done")
     types = frame_types(frames)
     assert types.count("response.created") == 1  # one turn, one answer: the whole of it
     assert types.index("response.audio_transcript.done") < types.index("response.created")
@@ -317,14 +325,8 @@ async def test_a_client_executor_is_asked_only_once_the_turn_is_over(
     create(speech_server, "tool-ahead", config)
     before = prepared_answers(speech_server)
     async with session(speech_server, "tool-ahead", "u-tool-ahead") as peer:
-        await speak(peer, question_then_short_pause("piper", piper), RATE)
-        await wait_until(
-            lambda: prepared_answers(speech_server)["started"] > before["started"],
-            message=lambda: f"a turn judged over in the pause ({prepared_answers(speech_server)})",
-        )
-        more = in_room(voice("piper", "And on Sundays?", piper), tail_ms=1500, lead_ms=0)
-        await speak(peer, more, RATE, chunk_ms=50, realtime=1.0)
-        frames = await peer.until("executor", timeout=60)  # the first frame without a type
+        # "executor": the first frame without a type
+        frames = await ask_then_talk_on(peer, speech_server, piper, before, "executor")
     types = frame_types(frames)
     assert types.count("executor") == 1 and types[-1] == "executor"
     assert types.index("response.audio_transcript.done") < types.index("executor")
