@@ -30,6 +30,8 @@ import threading
 import time
 from typing import Any
 
+import httpx
+
 from bench import common, speech_floor
 from bench.turn_set import RATE, Utterance, build, room_noise
 from server.speech.end_of_turn import load_end_of_turn
@@ -163,6 +165,9 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{index + 1}/{len(utterances)} {utterance.name} {outcome}", flush=True)
         except KeyboardInterrupt:  # Ctrl-C: report the utterances measured so far
             print(f"interrupted: reporting {len(results[next(iter(modes))])} utterances")
+        health = httpx.get(f"{srv.base_url}/healthz", timeout=10).json()
+    for key in ("prepared_answers", "llm_prompts"):  # answering and reading ahead, all modes
+        print(f"{key}: {health.get(key)}")
     report(results, timer.decisions)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import secrets
 from collections.abc import Awaitable, Callable
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 from protocol import events
 from server.agent_output import AgentOutput
-from server.llm import LLMError, ProviderFactory, resolve_settings
+from server.llm import LLMError, LLMSettings, ProviderFactory, resolve_settings
 from server.llm.base import HistoryTurn, LLMRequest
 from server.project import AgentSpec, ProjectSpec
 
@@ -80,6 +81,38 @@ def instructions_for(agent: AgentSpec, goal: str = "") -> str:
     return "\n".join(p for p in parts if p)
 
 
+def _llm_request(
+    ctx: AgentContext,
+    agent: AgentSpec,
+    query: str,
+    context: tuple[tuple[str, str], ...],
+    goal: str,
+) -> tuple[LLMSettings, LLMRequest]:
+    settings = resolve_settings(
+        ctx.project.base_llm, _agent_llm_config(agent), ctx.default_provider
+    )
+    request = LLMRequest(
+        agent_name=agent.name,
+        instructions=instructions_for(agent, goal),
+        query=query,
+        history=tuple(ctx.history[-12:]),
+        context=context,
+        max_tokens=settings.max_tokens,
+        temperature=settings.temperature,
+    )
+    return settings, request
+
+
+async def warm_agent(ctx: AgentContext, agent: AgentSpec, goal: str = "") -> None:
+    """Let ``agent``'s model get ready for the next question while the user asks it (best
+    effort: a failure here is reported, if at all, by the answer itself)."""
+    if agent.runs_on_client:
+        return
+    settings, request = _llm_request(ctx, agent, "", (), goal)
+    with contextlib.suppress(LLMError):  # e.g. an unknown provider: the answer will say so
+        await ctx.providers.get(settings).warm(request)
+
+
 async def run_agent(
     ctx: AgentContext,
     agent: AgentSpec,
@@ -106,18 +139,7 @@ async def run_agent(
         output.append(content)
         output.finish()
         return
-    settings = resolve_settings(
-        ctx.project.base_llm, _agent_llm_config(agent), ctx.default_provider
-    )
-    request = LLMRequest(
-        agent_name=agent.name,
-        instructions=instructions_for(agent, goal),
-        query=query,
-        history=tuple(ctx.history[-12:]),
-        context=context,
-        max_tokens=settings.max_tokens,
-        temperature=settings.temperature,
-    )
+    settings, request = _llm_request(ctx, agent, query, context, goal)
     try:
         provider = ctx.providers.get(settings)
         async for piece in provider.stream(request):

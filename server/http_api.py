@@ -12,8 +12,9 @@ from fastapi.responses import JSONResponse
 
 from server.config_text import ConfigTextError, load_config_text
 from server.http_common import ApiError, account_of, json_body, project_name, store_of
+from server.llm.read_ahead import PROMPT_READING
+from server.prepared_answer import PREPARED_ANSWERS
 from server.project import ConfigInvalid, validate_config
-from server.session import PREPARED_ANSWERS
 from server.store import StoreError, StoreUnavailable
 
 router = APIRouter()
@@ -165,6 +166,7 @@ async def health(request: Request) -> Any:
         "threads": threading.active_count(),
         "capacity": admission.status() if admission is not None else None,
         "prepared_answers": PREPARED_ANSWERS.status(),
+        "llm_prompts": PROMPT_READING.status(),
     }
 
 

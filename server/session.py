@@ -4,6 +4,10 @@ The session reads client frames, answers queries one response at a time
 (later queries wait in a queue), keeps the conversation history, and writes
 every outgoing frame through a bounded outbox so a skip can withdraw frames
 not yet sent and a client that stops reading cannot grow memory without end.
+
+(A little over 400 lines: it is where a turn's queue, its answer and the
+history meet. What stands alone lives elsewhere: the outbox, the history
+writer, answers begun ahead in `server.prepared_answer`.)
 """
 
 from __future__ import annotations
@@ -19,12 +23,13 @@ from typing import Any
 
 from protocol import events
 from server.agent_output import AgentOutput
-from server.agents import AgentContext, ExecutorBroker, run_agent
+from server.agents import AgentContext, ExecutorBroker, run_agent, warm_agent
 from server.history_writer import HistoryWriter
 from server.llm import ProviderFactory
 from server.llm.base import HistoryTurn
 from server.orchestrator import plan_for, route
 from server.outbox import Outbox, SessionClosed
+from server.prepared_answer import PreparedAnswer, settle
 from server.project import ProjectSpec
 from server.query import Query
 from server.response import Response, SpeechOut
@@ -49,30 +54,6 @@ class SessionLimits:
     idle_timeout_s: float = 0.0  # 0 = no idle timeout
     pong_timeout_s: float = 0.0  # 0 = never close a session for unanswered PINGs
     history_turns: int = 20
-
-
-@dataclass(slots=True)
-class PreparedAnswers:
-    """Answers begun before their turn ended (process-wide, for /healthz): how many were
-    shown, and how many were dropped because the user went on speaking."""
-
-    started: int = 0
-    shown: int = 0
-    dropped: int = 0
-
-    def status(self) -> dict[str, int]:
-        return {"started": self.started, "shown": self.shown, "dropped": self.dropped}
-
-
-PREPARED_ANSWERS = PreparedAnswers()
-
-
-@dataclass(slots=True)
-class _Prepared:
-    """A spoken turn that is probably over, answered ahead and held back until confirmed."""
-
-    query: Query
-    go: asyncio.Future[bool]  # True: the turn ended with these words; False: abandon
 
 
 @dataclass(slots=True)
@@ -123,8 +104,10 @@ class RealtimeSession:
             executor_timeout_s=limits.executor_timeout_s,
             history=self.history,
         )
-        self._queries: asyncio.Queue[Query | _Prepared] = asyncio.Queue()
-        self._prepared: _Prepared | None = None
+        self._queries: asyncio.Queue[Query | PreparedAnswer] = asyncio.Queue()
+        self._prepared: PreparedAnswer | None = None
+        self._warming: asyncio.Task[None] | None = None
+        self._last_target = spec.orchestrator[0] if spec.orchestrator else ""
         self.response: Response | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._closing = False
@@ -183,6 +166,8 @@ class RealtimeSession:
         self._closing = True
         self.outbox.closed = True
         self.abandon_prepared()
+        if self._warming is not None:
+            self._warming.cancel()
         if self.response is not None:
             self.response.abort()
         self.executors.cancel_all()
@@ -333,17 +318,27 @@ class RealtimeSession:
         busy = self.response is not None or not self._queries.empty() or self._prepared
         if self._closing or busy:
             return False  # (admission is asked once, by `enqueue`, when the turn is real)
-        self._prepared = _Prepared(query, asyncio.get_running_loop().create_future())
+        self._prepared = PreparedAnswer.begin(query)
         self._queries.put_nowait(self._prepared)
-        PREPARED_ANSWERS.started += 1
         return True
 
     def abandon_prepared(self) -> None:
         """The prepared turn is not the turn: its answer is dropped unseen."""
         prepared, self._prepared = self._prepared, None
-        if prepared is not None and not prepared.go.done():
-            prepared.go.set_result(False)
-            PREPARED_ANSWERS.dropped += 1
+        settle(prepared, shown=False)
+
+    def warm_up(self) -> None:
+        """The user has begun a spoken turn: the agent likeliest to answer it (the one that
+        answered last) reads the conversation so far now, not after the question."""
+        idle = self.response is None and self._prepared is None and self._queries.empty()
+        warming = self._warming is not None and not self._warming.done()
+        if self._closing or not idle or warming or not self._last_target:
+            return
+        plan, goal = plan_for(self.spec, self._last_target)
+        first = self.spec.utility_agents.get(plan[0].agent) if plan else None
+        if first is None:
+            return
+        self._warming = asyncio.create_task(warm_agent(self.agent_context, first, goal))
 
     async def enqueue(self, query: Query) -> None:
         prepared, self._prepared = self._prepared, None
@@ -356,13 +351,7 @@ class RealtimeSession:
             )
         elif self._turn_gate is not None:
             problem = self._turn_gate()  # back-pressure: this turn is dropped, the session lives
-        if prepared is not None and not prepared.go.done():
-            shown = confirmed and not problem
-            prepared.go.set_result(shown)
-            if shown:
-                PREPARED_ANSWERS.shown += 1
-            else:
-                PREPARED_ANSWERS.dropped += 1
+        settle(prepared, shown=confirmed and not problem)
         if problem:
             await self.error(problem)
         elif not confirmed:
@@ -373,7 +362,7 @@ class RealtimeSession:
     async def _responder(self) -> None:
         while not self._closing:
             item = await self._queries.get()
-            if isinstance(item, _Prepared):
+            if isinstance(item, PreparedAnswer):
                 await self._respond(item.query, item.go)
             else:
                 await self._respond(item)
@@ -381,7 +370,9 @@ class RealtimeSession:
     async def _respond(self, query: Query, go: asyncio.Future[bool] | None = None) -> None:
         """Answer ``query``; with ``go``, produce at once but show nothing until it is True."""
         ctx = self.agent_context
-        target = await route(self.spec, query.text, ctx.providers, ctx.default_provider)
+        target = self._last_target = await route(
+            self.spec, query.text, ctx.providers, ctx.default_provider
+        )
         plan, goal = plan_for(self.spec, target)
 
         async def run_one(

@@ -31,6 +31,10 @@ Barge-in (``turn_detection.barge_in``) interrupts an answer when the user
 really speaks over it: `server.barge_in` decides, chunk by chunk, on the
 microphone cleaned of the engine's own voice (`server.speech.echo`), with
 words only to speed the decision up or hold it back, never to block it.
+
+(A little over 400 lines: the turn state these paths share, the draft, the
+verdict and the partials, is one thing. The decisions themselves live in
+`server.speech.end_of_turn`, `server.barge_in` and `server.speech.echo`.)
 """
 
 from __future__ import annotations
@@ -71,6 +75,8 @@ class ListeningSession(Protocol):
     def prepare(self, query: Query) -> bool: ...
 
     def abandon_prepared(self) -> None: ...
+
+    def warm_up(self) -> None: ...
 
 
 log = logging.getLogger(__name__)
@@ -117,6 +123,7 @@ class VoiceInput:
         self._judged = -1  # length of the draft last put to the end-of-turn detector
         self._judgement: asyncio.Task[None] | None = None
         self._ends_at = -1  # length of the draft the detector called complete
+        self._warmed = False  # the model was asked to read the conversation during this turn
         self.echo = ServerEchoCanceller(speech.sample_rate, vad=vad)  # our voice, out of the mic
         self.session: ListeningSession | None = None
         self._audio: asyncio.Queue[bytes | None] = asyncio.Queue()
@@ -196,6 +203,9 @@ class VoiceInput:
             if update.speech_active:
                 self._drop_draft()  # the user goes on: that draft is not the turn
                 self._start_partial()
+                if not self._warmed and self.session is not None and not self._responding():
+                    self._warmed = True
+                    self.session.warm_up()  # the model reads the conversation meanwhile
             else:
                 self._start_draft()
                 self._start_judgement()
@@ -379,6 +389,7 @@ class VoiceInput:
         self._drop_draft()  # a running decode finishes in its thread; its result is unused
         self._judged = -1
         self._ends_at = -1
+        self._warmed = False
         self._last_partial_bytes = 0
         self._last_partial = ""
         self.barge_in.reset()

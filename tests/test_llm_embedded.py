@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from server.llm.base import HistoryTurn, LLMError, LLMRequest, LLMSettings
 from server.llm.embedded import EmbeddedProvider, build_prompt
 from server.llm.gguf import bundled_gguf
+from server.llm.read_ahead import DEMAND, PROMPT_READING
 from server.models import ModelRegistry
 
 ROUTES = [
@@ -200,3 +202,55 @@ def test_preload_records_a_failure_instead_of_raising(tmp_path: Path) -> None:
 def test_preload_rejects_unknown_model_names(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown model 'whisper'"):
         ModelRegistry(tmp_path).preload(["whisper"])
+
+
+TRIP = LLMRequest(
+    "Guide",
+    "Plans trips.",
+    "And where should I eat?",
+    history=(
+        HistoryTurn("user", "I am planning a trip to Lisbon in May."),
+        HistoryTurn("assistant", "Lisbon is lovely in May, warm and sunny.", agent="Guide"),
+        HistoryTurn("user", "Which neighbourhood should I stay in?"),
+        HistoryTurn("assistant", "Alfama is charming and close to the river.", agent="Guide"),
+    ),
+)
+RICE = LLMRequest("Chef", "Suggests recipes.", "What can I cook with rice?")
+
+
+async def tokens_read_to_answer(provider: EmbeddedProvider, request: LLMRequest) -> int:
+    """How many prompt tokens the model had to read (not held already) to answer."""
+    before = PROMPT_READING.status()
+    await answer(provider, request)
+    after = PROMPT_READING.status()
+    prompt = after["prompt_tokens"] - before["prompt_tokens"]
+    return prompt - (after["reused_tokens"] - before["reused_tokens"])
+
+
+async def test_a_conversation_read_ahead_leaves_only_the_question_to_read(
+    provider: EmbeddedProvider,
+) -> None:
+    await answer(provider, RICE)  # the model holds someone else's conversation
+    unread_cold = await tokens_read_to_answer(provider, TRIP)
+
+    await answer(provider, RICE)
+    await provider.warm(replace(TRIP, query=""))  # while the user is still asking
+    unread_warm = await tokens_read_to_answer(provider, TRIP)
+
+    assert unread_cold > 60  # instructions, examples and the conversation so far
+    assert unread_warm <= 16  # " And where should I eat?" and the agent's name
+
+
+async def test_reading_ahead_gives_way_to_an_answer_that_needs_the_model(
+    provider: EmbeddedProvider,
+) -> None:
+    await answer(provider, RICE)
+    before = PROMPT_READING.status()
+
+    with DEMAND.wanted():  # an answer is waiting for the model
+        await provider.warm(replace(TRIP, query=""))
+
+    after = PROMPT_READING.status()
+    assert after["gave_way"] == before["gave_way"] + 1
+    assert after["read_ahead"] == before["read_ahead"]
+    assert await tokens_read_to_answer(provider, TRIP) > 60  # nothing was read for it

@@ -110,6 +110,22 @@ def test_words_whisper_was_unsure_of_never_end_a_turn() -> None:
     assert decide(0.99, "a halibut.", avg_logprob=-0.1).complete
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["which platform does the next train leave from.", "Where are you from", "What is it for."],
+)
+def test_a_question_whisper_wrote_without_its_mark_may_end_on_a_preposition(text: str) -> None:
+    assert decide(0.9, text).complete  # the audio decides, not the last word
+    assert not decide(0.2, text).complete
+
+
+@pytest.mark.parametrize("text", ["What I really want to know is", "Can you tell me about"])
+def test_a_statement_or_question_that_stops_on_its_verb_or_preposition_is_unfinished(
+    text: str,
+) -> None:
+    assert words_signal(text) is False
+
+
 def test_without_cues_in_the_words_the_audio_model_decides() -> None:
     assert decide(0.9, "I need a taxi to the station.").complete
     assert not decide(0.2, "I need a taxi to the station.").complete
@@ -348,3 +364,36 @@ def test_the_end_of_turn_model_is_preloaded_with_the_speech_models(
         return all(seen.get(name) == "ready" for name in ("vad", "asr", "tts", "turn"))
 
     wait_until_sync(loaded, 300, lambda: f"every speech model to be ready: {seen}", interval=0.5)
+
+
+def llm_prompts(server: EngineProcess) -> dict[str, int]:
+    return httpx.get(f"{server.base_url}/healthz").json()["llm_prompts"]
+
+
+def on_the_embedded_model(config: dict[str, Any]) -> dict[str, Any]:
+    config["base_config"]["llm_config"] = {"provider": "embedded"}
+    return config
+
+
+async def test_the_conversation_is_read_while_the_user_asks_so_the_answer_reads_only_the_question(
+    speech_server: EngineProcess, piper: Any
+) -> None:
+    create(speech_server, "read-ahead", on_the_embedded_model(turn_config("smart", 5000)))
+    create(speech_server, "someone-else", on_the_embedded_model(flow_config("Chef")))
+    question = "Could you tell me what time the swimming pool opens on Sunday mornings?"
+    async with session(speech_server, "read-ahead", "u-read-ahead") as peer:
+        await peer.send({"type": "input_text", "text": "I am staying here until Monday."})
+        await peer.until("response.done", timeout=60)
+        async with session(speech_server, "someone-else", "u-someone-else") as other:
+            # another conversation on the box: the model now holds that one
+            await other.send({"type": "input_text", "text": "What can I cook with rice?"})
+            await other.until("response.done", timeout=60)
+        before = llm_prompts(speech_server)
+        await speak(peer, in_room(voice("piper", question, piper), tail_ms=1500), RATE, 50, 1.0)
+        frames = await peer.until("response.done", timeout=60)
+    after = llm_prompts(speech_server)
+    assert "response.audio_transcript.done" in frame_types(frames)
+    assert after["read_ahead"] > before["read_ahead"]
+    read = after["prompt_tokens"] - before["prompt_tokens"]
+    unread = read - (after["reused_tokens"] - before["reused_tokens"])
+    assert read > 100 and unread <= 40  # the spoken question, not the conversation before it

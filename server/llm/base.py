@@ -73,3 +73,9 @@ class LLMProvider(Protocol):
     async def choose(self, query: str, options: list[tuple[str, str]]) -> str:
         """Pick the agent (by name) from ``(name, description)`` options for a query."""
         ...
+
+    async def warm(self, request: LLMRequest) -> None:
+        """Do now what answering ``request`` needs whatever its query turns out to be (a
+        local model reads the conversation so far while the user is still speaking). Best
+        effort and never an error; ``request.query`` is empty."""
+        ...

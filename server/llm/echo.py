@@ -31,6 +31,9 @@ class EchoProvider:
                 await asyncio.sleep(self.word_delay_s)
             yield word if i == 0 else " " + word
 
+    async def warm(self, request: LLMRequest) -> None:
+        """Nothing to get ready."""
+
     async def choose(self, query: str, options: list[tuple[str, str]]) -> str:
         """The first option whose name or description shares a word with the query."""
         query_words = {w.lower() for w in _WORD.findall(query)}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Generator
@@ -20,7 +21,10 @@ from typing import Any, Protocol
 
 from server.llm.base import HistoryTurn, LLMError, LLMRequest, LLMSettings
 from server.llm.prompting import pick_choice
+from server.llm.read_ahead import DEMAND, count_answer, read_ahead
 from server.model_loading import ModelLoadError
+
+log = logging.getLogger(__name__)
 
 MAX_SENTENCES = 3  # answers are spoken: stop after three sentences even if the model rambles
 MAX_TEMPERATURE = 0.5  # above this the 270M model drifts into nonsense; higher asks are capped
@@ -94,6 +98,24 @@ class EmbeddedProvider:
         finally:
             stop.set()  # the worker checks this after every token and releases the model
 
+    async def warm(self, request: LLMRequest) -> None:
+        """Read the conversation so far into the model while the user is still speaking, so
+        that answering reads only the question (`server.llm.read_ahead`)."""
+        try:
+            await asyncio.to_thread(self._read_ahead, request)
+        except Exception as exc:  # best effort: the answer itself reports any real failure
+            log.debug("reading ahead for %s failed: %s", request.agent_name, exc)
+
+    def _read_ahead(self, request: LLMRequest) -> None:
+        llama = self._model()
+        if not self._registry.llm_lock.acquire(blocking=False):
+            return  # answering someone: their conversation is what the model should hold
+        try:
+            head = prompt_head(request, _fitting_history(llama, request))
+        finally:
+            self._registry.llm_lock.release()
+        read_ahead(llama, self._registry.llm_lock, head)
+
     async def choose(self, query: str, options: list[tuple[str, str]]) -> str:
         """The name of the option whose description best fits ``query``.
 
@@ -121,10 +143,11 @@ class EmbeddedProvider:
     ) -> None:
         try:
             llama = self._model()
-            with self._registry.llm_lock:
+            with DEMAND.wanted(), self._registry.llm_lock:
                 if stop.is_set():
                     return
-                prompt = _fit_prompt(llama, request)
+                prompt = build_prompt(request, _fitting_history(llama, request))
+                count_answer(llama, prompt)
                 tidy = _Tidier()
                 with contextlib.closing(self._completion(llama, prompt, request)) as pieces:
                     for piece in pieces:
@@ -168,7 +191,7 @@ class EmbeddedProvider:
             "Pick the agent best suited to answer the question.\n\n"
             f"Agents:\n{listing}\n\nQuestion: {_one_line(query)}\nAgent:"
         )
-        with self._registry.llm_lock:
+        with DEMAND.wanted(), self._registry.llm_lock:
             result = llama.create_completion(
                 prompt, max_tokens=32, temperature=0.0, grammar=grammar
             )
@@ -188,6 +211,13 @@ class EmbeddedProvider:
 
 def build_prompt(request: LLMRequest, history: tuple[HistoryTurn, ...] | None = None) -> str:
     """A transcript that shows ``agent_name`` answering briefly, ending where it answers."""
+    agent = _one_line(request.agent_name) or "Assistant"
+    return f"{prompt_head(request, history)} {_one_line(request.query)}\n{agent}:"
+
+
+def prompt_head(request: LLMRequest, history: tuple[HistoryTurn, ...] | None = None) -> str:
+    """The prompt up to where the user's question goes: all of it that does not depend on
+    the question, so it can be read ahead (`server.llm.read_ahead`)."""
     agent = _one_line(request.agent_name) or "Assistant"
     header = f"This is a conversation with {agent}, a voice assistant."
     if request.instructions:
@@ -212,18 +242,18 @@ def build_prompt(request: LLMRequest, history: tuple[HistoryTurn, ...] | None = 
             for name, text in request.context
         )
         blocks.append(notes)
-    blocks.append(f"User: {_one_line(request.query)}\n{agent}:")
+    blocks.append("User:")
     return "\n\n".join(blocks)
 
 
-def _fit_prompt(llama: Any, request: LLMRequest) -> str:
-    """The prompt with the oldest history dropped until it fits the context window."""
+def _fitting_history(llama: Any, request: LLMRequest) -> tuple[HistoryTurn, ...]:
+    """The most recent history that leaves the prompt inside the context window."""
     budget = llama.n_ctx() - max(1, request.max_tokens) - 8
     history = request.history[-MAX_HISTORY_TURNS:]
     while True:
         prompt = build_prompt(request, history)
         if len(llama.tokenize(prompt.encode("utf-8"))) <= budget:
-            return prompt
+            return history
         if not history:
             raise LLMError(
                 f"the query for {request.agent_name} is too long for the embedded model's "

@@ -70,6 +70,9 @@ class OpenAIProvider:
         async for piece in self._chat(chat_messages(request), request.max_tokens):
             yield piece
 
+    async def warm(self, request: LLMRequest) -> None:
+        """Nothing to do ahead: the remote service caches prompts on its side, if at all."""
+
     async def choose(self, query: str, options: list[tuple[str, str]]) -> str:
         listing = "\n".join(f"- {name}: {description}" for name, description in options)
         messages = [

@@ -75,6 +75,13 @@ _CONTINUES_UNLESS_ASKED = _word_set(
     might must do does did have has had let
     """
 )
+# A question that starts with one of these and puts the verb before its subject ("which
+# platform does the train leave from", "where are you from") may end on a preposition.
+_WH_WORDS = _word_set("what which where who whom whose how")
+_AUXILIARIES = _word_set(
+    "is are was were am do does did can could will would should shall may might must have has had"
+)
+_PREPOSITIONS = _word_set("in on at for with from about into onto by like as per via between")
 _HESITATIONS = (
     "let me think",
     "let me see",
@@ -114,9 +121,18 @@ def words_signal(text: str) -> bool | None:
     tail = " ".join(tokens[-4:])
     if tokens[-1] in _ALWAYS_CONTINUES or any(tail.endswith(h) for h in _HESITATIONS):
         return False
-    if not asked and (_reading_digits(tokens) or tokens[-1] in _CONTINUES_UNLESS_ASKED):
+    if not asked and _reading_digits(tokens):
         return False
+    if not asked and tokens[-1] in _CONTINUES_UNLESS_ASKED:
+        # Whisper often drops a question mark; a wh-question may end on its preposition
+        # ("... leave from."), so that is left to the audio, not taken as unfinished.
+        return None if _wh_question(tokens) and tokens[-1] in _PREPOSITIONS else False
     return True if asked else None
+
+
+def _wh_question(tokens: list[str]) -> bool:
+    """ "Which platform does ...", "Where are you ...": not "What I really want is ..."."""
+    return tokens[0] in _WH_WORDS and any(t in _AUXILIARIES for t in tokens[1:3])
 
 
 def _reading_digits(tokens: list[str]) -> bool:
