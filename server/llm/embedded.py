@@ -107,13 +107,8 @@ class EmbeddedProvider:
             log.debug("reading ahead for %s failed: %s", request.agent_name, exc)
 
     def _read_ahead(self, request: LLMRequest) -> None:
-        llama = self._model()
-        if not self._registry.llm_lock.acquire(blocking=False):
-            return  # answering someone: their conversation is what the model should hold
-        try:
-            head = prompt_head(request, _fitting_history(llama, request))
-        finally:
-            self._registry.llm_lock.release()
+        llama = self._model()  # (tokenizing reads only the vocabulary: no lock needed)
+        head = prompt_head(request, _fitting_history(llama, request))
         read_ahead(llama, self._registry.llm_lock, head)
 
     async def choose(self, query: str, options: list[tuple[str, str]]) -> str:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 CHUNK_TOKENS = 32  # ~60 ms of one thread: the longest an answer can wait behind reading ahead
+PATIENCE_S = 3.0  # an answer still being made elsewhere: wait this long (the user is still asking)
 
 
 class ModelDemand:
@@ -97,10 +98,12 @@ def read_ahead(llama: Any, lock: threading.Lock, head: str) -> bool:
     """Evaluate ``head`` (a prompt without its question) in chunks while nobody else needs
     the model; True if all of it is held now."""
     tokens = tokenize(llama, head)
+    patience = PATIENCE_S  # for the model to be free the first time; then not at all
     for _ in range(len(tokens) // CHUNK_TOKENS + 2):  # each round reads at least one token
-        if DEMAND.waiting or not lock.acquire(blocking=False):
+        if DEMAND.waiting or not lock.acquire(timeout=patience):
             PROMPT_READING.gave_way += 1
             return False
+        patience = 0.0
         try:
             held = held_prefix(llama, tokens)
             if held >= len(tokens):
