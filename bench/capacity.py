@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
         pid = server.process.pid if server.process else None
         config = single_agent_config(provider=args.provider, tts=True, max_tokens=60)
         create_project(server, "bench-capacity", config)
-        limit = httpx.get(f"{server.base_url}/healthz", timeout=10).json()["capacity"]
+        limit = _measured_limit(f"{server.base_url}/healthz")
         print(
             f"server: {limit['max_speech_sessions']} speaking sessions at most "
             f"({limit['limit_from']})",
@@ -514,6 +514,17 @@ SYNTHESIS_COUNTERS = (
     "synthesis_wall_s",
     "synthesis_cpu_s",
 )
+
+
+def _measured_limit(health_url: str, timeout: float = 120.0) -> dict[str, Any]:
+    """The server's capacity once it has measured Piper (it does after loading every model;
+    until then its session limit rests on an assumed speed), or as it is after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        capacity = dict(httpx.get(health_url, timeout=10).json()["capacity"])
+        if "assumed" not in capacity["limit_from"] or time.monotonic() > deadline:
+            return capacity
+        time.sleep(0.2)
 
 
 def _level_of(row: dict[str, Any]) -> int:
