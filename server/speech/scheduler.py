@@ -127,20 +127,24 @@ class DeadlineExecutor:
             if not job.future.set_running_or_notify_cancel():
                 continue  # its waiter went away: nobody needs this result
             started, cpu = time.monotonic(), time.thread_time()
+            result: Any = None
+            error: BaseException | None = None
             try:
                 result = job.work()
             except BaseException as exc:  # handed to the waiter, never lost in the thread
-                job.future.set_exception(exc)
-            else:
-                job.future.set_result(result)
+                error = exc
             finished, cpu = time.monotonic(), time.thread_time() - cpu
-            with self._cond:
+            with self._cond:  # counted before the waiter hears: /healthz never lags the audio
                 self.stats.done += 1
                 self.stats.busy_s += finished - started
                 self.stats.cpu_s += cpu
                 if finished > job.deadline:
                     self.stats.late += 1
                     self.stats.late_s += finished - job.deadline
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
 
 
 _planned_workers: int | None = None
