@@ -17,12 +17,18 @@ turns, server CPU (cores) and peak RSS, sessions connected (mean, peak).
 Then the burst case: N sessions connect, all ask at once (``--burst``).
 
 Floor, measured in the same run: Piper's real-time factor in this process
-(CPU seconds per second of audio, on the very answers asked), so one session
-asks for ``rtf x A / (A + think)`` cores (A = answer audio) and idle cores
-voice ``cores / that`` sessions. The box is shared (other processes take
+(CPU seconds per second of audio, on the very answers asked), so one
+connected session asks for ``rtf x share`` cores and idle cores voice
+``cores / that`` sessions. ``share`` is the part of its connected time a
+session listens, from the same session model the arrivals use: ``questions``
+answers of A seconds in a lifetime of ``questions x (A + 0.5) + (questions -
+1) x think`` (0.63 with two questions; each level also prints the share its
+clients really heard). Until round 4 it was ``A / (A + think)`` (0.50), which
+ignored that a session leaves after its last answer without a last think: it
+overstated the floor by a quarter. The box is shared (other processes take
 cores), so the run also measures what Piper on ``cores`` threads actually
 synthesises per second at its start and end; ``floor_sessions`` (summary
-line) is that over ``A / (A + think)``. ``python -m bench.capacity``
+line) is that over ``share``. ``python -m bench.capacity``
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ class LevelStats:
 
     label: str
     first_audio: list[float] = field(default_factory=list)
+    audio_s: float = 0.0  # audio the listeners received
     gaps: list[float] = field(default_factory=list)
     turns: int = 0
     refused: list[str] = field(default_factory=list)
@@ -139,6 +146,7 @@ async def _one_turn(peer: TimedPeer, stats: LevelStats, question: str) -> bool:
         stats.failures.append("an answer came without audio")
         return False
     stats.first_audio.append(playback.first_at - sent)
+    stats.audio_s += playback.end - playback.first_at - sum(playback.gaps)
     stats.gaps.extend(playback.gaps)
     await asyncio.sleep(max(0.0, playback.end - time.monotonic()))  # listen to the end
     return True
@@ -230,6 +238,8 @@ def _result(
         "failures": len(stats.failures),
         "failure_samples": stats.failures[:3],
         "connected_mean": sum(samples) / len(samples),
+        # the part of its connected time a session listened (the floor assumes the model's)
+        "listening_share": stats.audio_s / (sum(samples) / len(samples) * wall) if wall else 0.0,
         "connected_peak": max(samples),
         "arrivals_s": arrivals_s,
         "wall_s": wall,
@@ -268,6 +278,31 @@ def piper_rtf(tts: Any) -> dict[str, float]:
             cpu += time.process_time() - before
             audio += len(pcm) / 2 / RATE
     return {"rtf": cpu / audio, "answer_audio_s": audio / (2 * len(ANSWERS))}
+
+
+def piper_rtf_by_piece(tts: Any) -> dict[str, float]:
+    """Piper's CPU seconds per audio second by piece size (one thread): how fine the work
+    of a burst could be cut before each call's fixed cost eats the cores."""
+    pieces = {
+        "words": [w for text in ANSWERS for w in _word_pairs(text)],
+        "clauses": [part for text in ANSWERS for part in text.replace(". ", ".|").split("|")],
+        "answers": list(ANSWERS),
+    }
+    result: dict[str, float] = {}
+    for name, texts in pieces.items():
+        cpu = audio = 0.0
+        for text in texts:
+            before = time.thread_time()
+            audio += len(tts.synthesize(text, RATE)) / 2 / RATE
+            cpu += time.thread_time() - before
+        result[name] = cpu / audio
+        result[f"{name}_audio_s"] = audio / len(texts)
+    return result
+
+
+def _word_pairs(text: str) -> list[str]:
+    words = text.split()
+    return [" ".join(words[i : i + 2]) for i in range(0, len(words), 2)]
 
 
 def piper_throughput(tts: Any, workers: int, seconds: float = 3.0) -> float:
@@ -315,10 +350,21 @@ def main(argv: list[str] | None = None) -> None:
     voice = load_voice()
     floor = piper_rtf(voice)
     answer_s = floor["answer_audio_s"]
-    share = answer_s / (answer_s + args.think)
+    lifetime_s = args.questions * (answer_s + 0.5) + (args.questions - 1) * args.think
+    share = args.questions * answer_s / lifetime_s  # what a connected session listens to
+    old_share = answer_s / (answer_s + args.think)  # rounds 1-3: as if every answer had a think
     ideal_sessions = cores / (floor["rtf"] * share)
     floor["audio_per_s_start"] = piper_throughput(voice, cores)
-    lifetime_s = args.questions * (answer_s + 0.5) + (args.questions - 1) * args.think
+    by_piece = piper_rtf_by_piece(voice)
+    floor["rtf_by_piece"] = by_piece
+    print(
+        "Piper CPU-s per audio-s by piece: "
+        + ", ".join(
+            f"{name} ({by_piece[f'{name}_audio_s']:.2f} s of audio) {by_piece[name]:.4f}"
+            for name in ("words", "clauses", "answers")
+        ),
+        flush=True,
+    )
     print(
         f"floor: Piper rtf {floor['rtf']:.4f} CPU-s per audio-s; answers {answer_s:.2f} s; "
         f"a session listens {share:.0%} of its time; {cores} idle cores voice "
@@ -339,6 +385,12 @@ def main(argv: list[str] | None = None) -> None:
         pid = server.process.pid if server.process else None
         config = single_agent_config(provider=args.provider, tts=True, max_tokens=60)
         create_project(server, "bench-capacity", config)
+        limit = _measured_limit(f"{server.base_url}/healthz")
+        print(
+            f"server: {limit['max_speech_sessions']} speaking sessions at most "
+            f"({limit['limit_from']})",
+            flush=True,
+        )
 
         def url_for() -> str:
             return ws_url(server, "bench-capacity")
@@ -367,6 +419,27 @@ def main(argv: list[str] | None = None) -> None:
             f"{r.get('server_cpu', 0):>6.2f}{r.get('server_peak_rss_mb', 0):>8.0f}"
             f"{r['client_cpu']:>7.2f}{r['synthesis_late']:>6}  {'yes' if passes(r) else 'no'}"
         )
+    print(
+        f"\nwhere the server's time goes (per level): {'synth CPU/audio':>16}"
+        f"{'synth wall/audio':>17}{'synth cores':>12}{'other cores':>12}{'per session ms/s':>17}"
+        f"{'made audio-s/s':>15}{'listening':>10}"
+    )
+    for r in rows:
+        per_session = 1000 * r["other_cores"] / r["connected_mean"] if r["connected_mean"] else 0
+        print(
+            f"{r['label']:<42}{r['synth_cpu_per_audio']:>16.4f}{r['synth_wall_per_audio']:>17.4f}"
+            f"{r['synth_cores']:>12.2f}{r['other_cores']:>12.2f}{per_session:>17.1f}"
+            f"{r['made_audio_per_s']:>15.1f}{r['listening_share']:>10.2f}"
+        )
+    for n in bursts:  # the burst target against the box, in audio seconds per second
+        need = n * answer_s
+        print(
+            f"burst {n}: {need:.0f} audio-s; with every listener starting at the "
+            f"{FTA_TARGET_S:g} s budget and audio made no sooner than it plays (pieces of no "
+            f"length) the box must make {need / (FTA_TARGET_S + answer_s):.1f} audio-s per s "
+            f"for {FTA_TARGET_S + answer_s:.1f} s; whole first sentences due at once need "
+            f"{n * answer_s / 2 / FTA_TARGET_S:.1f} audio-s per s for the first {FTA_TARGET_S:g} s"
+        )
     floor["audio_per_s_end"] = piper_throughput(voice, cores)
     given = (floor["audio_per_s_start"] + floor["audio_per_s_end"]) / 2
     floor_sessions = given / share
@@ -377,7 +450,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"floor, this run: Piper on {cores} threads gave {floor['audio_per_s_start']:.1f} "
         f"(start) and {floor['audio_per_s_end']:.1f} (end) audio-s per s; / {share:.2f} "
-        f"listening = {floor_sessions:.0f} sessions (the box is shared)"
+        f"listening = {floor_sessions:.0f} sessions (the box is shared); rounds 1-3 divided "
+        f"by {old_share:.2f} instead: {given / old_share:.0f} sessions"
     )
     write_results(
         "capacity",
@@ -385,6 +459,8 @@ def main(argv: list[str] | None = None) -> None:
             "args": vars(args),
             "floor": floor,
             "floor_sessions": floor_sessions,
+            "floor_sessions_rounds_1_3": given / old_share,
+            "listening_share": share,
             "ideal_sessions": ideal_sessions,
             "rows": rows,
         },
@@ -394,6 +470,8 @@ def main(argv: list[str] | None = None) -> None:
     if best is None:
         print(f"capacity sessions=0 fta_p99=nan gaps=0 floor_sessions={floor_sessions:.0f}")
         return
+    level = _level_of(best)
+    print(f"ratio: {level} / {floor_sessions:.0f} floor sessions = {level / floor_sessions:.0%}")
     print(
         f"capacity sessions={_level_of(best)} fta_p99={best['first_audio']['p99']:.3f} "
         f"gaps={best['gaps']} floor_sessions={floor_sessions:.0f}"
@@ -411,9 +489,42 @@ def _measured(phase: Any, health_url: str) -> dict[str, Any]:
     row: dict[str, Any] = asyncio.run(phase)
     after = synthesis()
     row["client_cpu"] = (time.process_time() - cpu) / (time.monotonic() - wall)
-    for key in ("synthesis_done", "synthesis_late", "synthesis_late_s"):
+    for key in SYNTHESIS_COUNTERS:
         row[key] = after.get(key, 0) - before.get(key, 0)
+    wall = row["wall_s"]
+    made = row["synthesis_audio_s"]
+    # where the server's time goes: Piper's CPU and wall per audio second on its workers
+    # (wall minus CPU: waiting for a core, the GIL or the phonemizer lock), and the rest
+    # of the server's CPU (event loop, protocol, pacing) per connected session
+    row["synth_cpu_per_audio"] = row["synthesis_cpu_s"] / made if made else math.nan
+    row["synth_wall_per_audio"] = row["synthesis_wall_s"] / made if made else math.nan
+    row["synth_cores"] = row["synthesis_cpu_s"] / wall if wall else 0.0
+    # audio per second the workers make while all of them are busy: the box's real speed
+    busy = row["synthesis_wall_s"] / after.get("synthesis_workers", 1)
+    row["made_audio_per_s"] = made / busy if busy else math.nan
+    row["other_cores"] = max(0.0, row.get("server_cpu", 0.0) - row["synth_cores"])
     return row
+
+
+SYNTHESIS_COUNTERS = (
+    "synthesis_done",
+    "synthesis_late",
+    "synthesis_late_s",
+    "synthesis_audio_s",
+    "synthesis_wall_s",
+    "synthesis_cpu_s",
+)
+
+
+def _measured_limit(health_url: str, timeout: float = 120.0) -> dict[str, Any]:
+    """The server's capacity once it has measured Piper (it does after loading every model;
+    until then its session limit rests on an assumed speed), or as it is after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        capacity = dict(httpx.get(health_url, timeout=10).json()["capacity"])
+        if "assumed" not in capacity["limit_from"] or time.monotonic() > deadline:
+            return capacity
+        time.sleep(0.2)
 
 
 def _level_of(row: dict[str, Any]) -> int:

@@ -35,6 +35,7 @@ from server.speech.scheduler import (
     DeadlineExecutor,
     start_gate,
     synthesis_executor,
+    synthesis_speed,
     synthesis_threads,
 )
 
@@ -162,6 +163,10 @@ class Admission:
             "synthesis_done": executor.stats.done,
             "synthesis_late": executor.stats.late,  # finished after their listener needed them
             "synthesis_late_s": round(executor.stats.late_s, 3),
+            # where synthesis time goes: audio made, worker wall and worker CPU seconds
+            "synthesis_audio_s": round(synthesis_speed.audio_made_s, 3),
+            "synthesis_wall_s": round(executor.stats.busy_s, 3),
+            "synthesis_cpu_s": round(executor.stats.cpu_s, 3),
             "refused_sessions": self.counters.refused_sessions,
             "refused_turns": self.counters.refused_turns,
             "cores": os.cpu_count(),

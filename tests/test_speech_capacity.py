@@ -236,6 +236,28 @@ async def test_over_capacity_session_is_refused_clearly_and_the_others_go_on(
         assert any(f["type"] == "response.audio.delta" for f in frames)
 
 
+async def test_healthz_says_what_the_audio_it_made_cost_in_worker_cpu_and_wall_time(
+    small_server: EngineProcess,
+) -> None:
+    """An operator sizing the box reads how much audio was made and what it cost: the
+    workers' CPU seconds (Piper itself) and wall seconds (CPU plus waiting for a core)."""
+    server = small_server
+    assert create(server, "costs", speaking_config()).status_code == 201
+    before = httpx.get(f"{server.base_url}/healthz").json()["capacity"]
+    async with session(server, "costs", "sizer") as peer:
+        await peer.send({"type": "input_text", "text": LONG_ANSWER})
+        frames = await peer.until("response.done", timeout=60)
+    heard_s = sum(audio_bytes(f) for f in frames if f["type"] == "response.audio.delta") / 32000
+    after = httpx.get(f"{server.base_url}/healthz").json()["capacity"]
+    made_s, cpu_s, wall_s = (
+        after[key] - before[key]
+        for key in ("synthesis_audio_s", "synthesis_cpu_s", "synthesis_wall_s")
+    )
+    assert heard_s > 4 and made_s == pytest.approx(heard_s, abs=0.01)
+    assert 0 < cpu_s <= wall_s + 0.01  # a worker's CPU time is part of its wall time
+    assert cpu_s < made_s  # Piper makes speech faster than it plays on this box
+
+
 @pytest.fixture(scope="module")
 def impatient_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
     """One synthesis worker, and new turns refused once synthesis is 50 ms behind."""

@@ -44,6 +44,17 @@ async def test_an_error_in_the_work_reaches_the_waiter() -> None:
     assert await executor.run(time.monotonic(), lambda: 42) == 42
 
 
+async def test_time_a_job_spends_waiting_counts_as_wall_time_but_not_as_cpu() -> None:
+    """What /healthz reports per synthesis: wall seconds (the job ran, or waited for a core,
+    the GIL or a lock) apart from CPU seconds (the work itself)."""
+    executor = DeadlineExecutor(1, "test")
+    waited = threading.Event()
+    await executor.run(time.monotonic(), waited.wait, 0.2)  # waits, like a job on a lock
+    assert executor.stats.done == 1
+    assert executor.stats.busy_s >= 0.19
+    assert executor.stats.cpu_s < executor.stats.busy_s / 2
+
+
 async def test_a_listener_about_to_run_dry_goes_before_a_new_answers_first_audio() -> None:
     """Real Piper, the process's own executor and start gate: when the workers can do only one
     of them next, a playing answer's next sentence (its listener runs dry in under half a

@@ -61,6 +61,8 @@ class SchedulerStats:
     late: int = 0  # finished after their deadline
     late_s: float = 0.0  # summed lateness of those
     busy_s: float = 0.0  # wall seconds workers spent running jobs
+    cpu_s: float = 0.0  # CPU seconds of those threads meanwhile (busy_s minus waiting for a core,
+    # the GIL or a lock): how much of the wall time the work itself took
 
 
 class DeadlineExecutor:
@@ -124,20 +126,25 @@ class DeadlineExecutor:
                 job = heapq.heappop(self._heap)
             if not job.future.set_running_or_notify_cancel():
                 continue  # its waiter went away: nobody needs this result
-            started = time.monotonic()
+            started, cpu = time.monotonic(), time.thread_time()
+            result: Any = None
+            error: BaseException | None = None
             try:
                 result = job.work()
             except BaseException as exc:  # handed to the waiter, never lost in the thread
-                job.future.set_exception(exc)
-            else:
-                job.future.set_result(result)
-            finished = time.monotonic()
-            with self._cond:
+                error = exc
+            finished, cpu = time.monotonic(), time.thread_time() - cpu
+            with self._cond:  # counted before the waiter hears: /healthz never lags the audio
                 self.stats.done += 1
                 self.stats.busy_s += finished - started
+                self.stats.cpu_s += cpu
                 if finished > job.deadline:
                     self.stats.late += 1
                     self.stats.late_s += finished - job.deadline
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result)
 
 
 _planned_workers: int | None = None
@@ -205,8 +212,10 @@ class SynthesisSpeed:
 
     def __init__(self) -> None:
         self._recent: list[tuple[int, float, float]] = []
+        self.audio_made_s = 0.0  # all audio synthesised (/healthz: CPU per audio second)
 
     def observe(self, chars: int, seconds: float, audio_s: float) -> None:
+        self.audio_made_s += audio_s
         if chars > 0 and seconds > 0 and audio_s > 0:
             self._recent = [*self._recent[-(self.WINDOW - 1) :], (chars, seconds, audio_s)]
 
