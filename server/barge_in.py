@@ -12,15 +12,19 @@ The decision is made on the signal, never held up by the recogniser:
   a headset never has such chunks; a raw microphone has them while the
   assistant talks alone, and loses them when a user talks over it.
 * **Words make it sooner, and correct it.** Once `ARM_MS` of such speech is
-  heard, the first words are decoded in the background (`first_words`: Whisper
-  on a 5 s window, ~60-90 ms, instead of a full decode's 250-400 ms), and again
-  as more speech arrives (each decode on the utterance so far). A decode with
-  real words (not a backchannel, not the words the assistant is speaking)
-  interrupts at once: "stop", "wait", "hold on" are told from "uh-huh",
-  "okay", "yeah" from their first 0.2-0.3 s;
-  one that heard our own words holds the sustained rule back until a later
-  decode of more audio says otherwise (it used to rule out the utterance for
-  good). Nothing waits for a decode: each chunk's decision is made as it comes.
+  heard, the user's run of speech so far is decoded in the background
+  (`first_words`: Whisper on a 5 s window, 30-50 ms), again every
+  `DECODE_EVERY_MS` of audio while he goes on, from the microphone as the
+  server's *linear* canceller leaves it (AEC3's suppressor takes out a user
+  over a loud echo; `ServerEchoCanceller.for_words`). A word that is neither
+  a backchannel, a filler ("and", "then") nor in the answer being spoken,
+  heard in two decodes in a row, interrupts: one decode is not enough, since
+  Whisper makes "Amen", "at the end" or "Damn it" of espeak-ng's "mm-hmm" and
+  "all that" of our echo's residue, once, never twice running. A decode that
+  heard only a backchannel raises the sustained rule to `HELD_MS` ("mm-hmm"
+  is ~700 ms of speech, near the 800 ms); one that heard our own words holds
+  it back until a later decode says otherwise. Nothing waits for a decode:
+  each chunk's decision is made as it comes.
 * **No echo canceller, no trust in the signal.** Without the server's
   canceller (turned off, or it failed) a raw microphone's echo is speech to
   the VAD, so only the words decide, two of them, checked once per utterance
@@ -36,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -50,6 +55,7 @@ SUSTAINED_MS = 800.0  # speech (not our echo) that interrupts without waiting fo
 DENSE_WINDOW_MS = 1200.0  # ... heard within this much audio (sparse echo leaks never add up)
 HELD_MS = 1000.0  # ... or this much, while the last decode heard only a backchannel
 ARM_MS = 160.0  # speech heard before the first decode of what was said
+WORDS_MIN_MS = 300.0  # speech heard before words may interrupt (echo residue decoded at 160-180)
 DECODE_EVERY_MS = 100.0  # audio between decodes while the user's run of speech goes on
 WORDS_WINDOW_MS = 1500.0  # the recent audio decoded for words (not what opened the utterance)
 PRE_ROLL_MS = 200.0  # audio before the user's first speech chunk that the decode also gets
@@ -73,9 +79,12 @@ def is_backchannel(text: str) -> bool:
     return not words or (len(words) <= 3 and words <= BACKCHANNELS)
 
 
+_HUM = re.compile(r"^(?:[mh]+|u+h+|a+h+|o+h+)$")  # "mmmm", "hmm", "mhm", "uhh": a hum
+
+
 def content_words(text: str) -> set[str]:
-    """The words of `text` that are neither a backchannel nor a filler."""
-    return set(words_of(text)) - WEAK_WORDS
+    """The words of `text` that are neither a backchannel, a filler nor a hum."""
+    return {w for w in words_of(text) if w not in WEAK_WORDS and not _HUM.match(w)}
 
 
 def is_echo(heard: str, playing: str) -> bool:
@@ -171,9 +180,10 @@ class BargeIn:
     ) -> None:
         """One chunk of microphone while `response` plays: interrupt it, decode, or wait.
 
-        `recent(ms)` gives the last `ms` of the utterance (taken only to decode it: an
-        utterance opened by leaks of echo before the user spoke held them, and Whisper
-        decoded those instead of the user's first words).
+        `recent(ms)` gives the last `ms` of microphone, as the words are best heard; the
+        policy asks for the user's current run of speech and a little before it (the
+        turn detector's utterance may open on leaks of echo, and Whisper decoded those
+        instead of the user's first words).
         """
         if chunk.speech_ms < self._last_speech_ms:
             self.reset()  # the detector dropped a click or ended the utterance: a new one
@@ -267,7 +277,7 @@ class BargeIn:
         content = set() if self._echo_words else content_words(heard) - set(words_of(playing))
         self._held = not self._echo_words and not content
         confirmed, self._content = content & self._content, content
-        if confirmed:
+        if confirmed and self._user_ms >= WORDS_MIN_MS:
             self._fire(response, f"the user said {heard!r}, {sorted(confirmed)} twice")
         else:
             log.debug("not a barge-in (yet): %r at %.0f ms", heard, self._user_ms)
