@@ -17,14 +17,16 @@ The decision is made on the signal, never held up by the recogniser:
   `DECODE_EVERY_MS` of audio while he goes on, from the microphone as the
   server's *linear* canceller leaves it (AEC3's suppressor takes out a user
   over a loud echo; `ServerEchoCanceller.for_words`). A word that is neither
-  a backchannel, a filler ("and", "then") nor in the answer being spoken,
-  heard in two decodes in a row, interrupts: one decode is not enough, since
-  Whisper makes "Amen", "at the end" or "Damn it" of espeak-ng's "mm-hmm" and
-  "all that" of our echo's residue, once, never twice running. A decode that
-  heard only a backchannel raises the sustained rule to `HELD_MS` ("mm-hmm"
-  is ~700 ms of speech, near the 800 ms); one that heard our own words holds
-  it back until a later decode says otherwise. Nothing waits for a decode:
-  each chunk's decision is made as it comes.
+  a backchannel, a filler ("and", "then"), a hum ("mmmm") nor in the answer
+  being spoken interrupts once two decodes in a row heard it and the user has
+  spoken `WORDS_MIN_MS`: Whisper makes "Amen" or "at the end" of espeak-ng's
+  "mm-hmm" once, and twice running "to the remedy group" of our echo's
+  residue while a false double talk had counted only 160-180 ms of speech
+  (bench.room_replay --words). A decode that heard only a backchannel holds
+  the sustained rule until the utterance holds `HELD_MS` of speech ("mm-hmm"
+  is ~700 ms, near the 800 ms); one that heard our own words holds it back
+  until a later decode says otherwise. Nothing waits for a decode: each
+  chunk's decision is made as it comes.
 * **No echo canceller, no trust in the signal.** Without the server's
   canceller (turned off, or it failed) a raw microphone's echo is speech to
   the VAD, so only the words decide, two of them, checked once per utterance
@@ -53,7 +55,7 @@ log = logging.getLogger(__name__)
 
 SUSTAINED_MS = 800.0  # speech (not our echo) that interrupts without waiting for words ...
 DENSE_WINDOW_MS = 1200.0  # ... heard within this much audio (sparse echo leaks never add up)
-HELD_MS = 1000.0  # ... or this much, while the last decode heard only a backchannel
+HELD_MS = 1000.0  # ... and this much in all, while the last decode heard only a backchannel
 ARM_MS = 160.0  # speech heard before the first decode of what was said
 WORDS_MIN_MS = 300.0  # speech heard before words may interrupt (echo residue decoded at 160-180)
 DECODE_EVERY_MS = 100.0  # audio between decodes while the user's run of speech goes on
@@ -203,8 +205,11 @@ class BargeIn:
         self._audio_ms += chunk.chunk_ms
         self._follow_run(chunk.chunk_ms, user)
         dense = self._dense(chunk.chunk_ms, user)
-        needed = HELD_MS if self._held else SUSTAINED_MS
-        if chunk.canceller_active and not self._echo_words and dense >= needed:
+        # A backchannel heard: the utterance must also outgrow one ("mm-hmm" is ~700 ms);
+        # 1000 ms within the dense window was more than espeak-ng's "Hold on, can you..."
+        # (heard as "Oh") ever reached, and that interruption was missed.
+        held = self._held and self._user_ms < HELD_MS
+        if chunk.canceller_active and not self._echo_words and not held and dense >= SUSTAINED_MS:
             self._fire(response, f"{dense:.0f} ms of speech in {DENSE_WINDOW_MS:.0f} ms")
             return
         if self._run_ms is None or self._user_ms < ARM_MS:

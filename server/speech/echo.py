@@ -228,7 +228,8 @@ class DoubleTalk:
     spans only the room's reverberation). Speech the VAD hears in that residual
     counts as the user's only in chunks the filter could not explain as our
     echo (it removed less than `ECHO_DB`), and only once it has shown it
-    converged. The recogniser still hears AEC3's output; this only decides.
+    converged. Only barge-in uses its residual (the VAD here, and the word checks:
+    `ServerEchoCanceller.for_words`); the turn's transcript still comes from AEC3's output.
     """
 
     TAIL_S = 0.128  # echo after the measured lag that the filter models (reverberation)
