@@ -115,7 +115,7 @@ async def fire_time(
     policy = BargeIn(words or _nothing_heard, lambda r: r.interrupt())
 
     def recent(ms: float) -> bytes:  # as server/voice_input.py's _recent_speech
-        return server.for_words(round(ms * RATE / 1000))
+        return detector.utterance()[-2 * round(ms * RATE / 1000) :]
 
     pending = np.zeros(0, dtype=np.int16)
     for i in range(0, len(mic) - CHUNK + 1, CHUNK):

@@ -12,21 +12,23 @@ The decision is made on the signal, never held up by the recogniser:
   a headset never has such chunks; a raw microphone has them while the
   assistant talks alone, and loses them when a user talks over it.
 * **Words make it sooner, and correct it.** Once `ARM_MS` of such speech is
-  heard, the user's run of speech so far is decoded in the background
-  (`first_words`: Whisper on a 5 s window, 30-50 ms), again every
-  `DECODE_EVERY_MS` of audio while he goes on, from the microphone as the
-  server's *linear* canceller leaves it (AEC3's suppressor takes out a user
-  over a loud echo; `ServerEchoCanceller.for_words`). A word that is neither
-  a backchannel, a filler ("and", "then"), a hum ("mmmm") nor in the answer
-  being spoken interrupts once two decodes in a row heard it and the user has
-  spoken `WORDS_MIN_MS`: Whisper makes "Amen" or "at the end" of espeak-ng's
-  "mm-hmm" once, and twice running "to the remedy group" of our echo's
-  residue while a false double talk had counted only 160-180 ms of speech
-  (bench.room_replay --words). A decode that heard only a backchannel holds
-  the sustained rule until the utterance holds `HELD_MS` of speech ("mm-hmm"
-  is ~700 ms, near the 800 ms); one that heard our own words holds it back
-  until a later decode says otherwise. Nothing waits for a decode: each
-  chunk's decision is made as it comes.
+  heard, the user's run of speech so far (and `PRE_ROLL_MS` before it) is
+  decoded in the background (`first_words`: Whisper on a 5 s window, 30-50
+  ms), again every `DECODE_EVERY_MS` of audio while he goes on. A word that
+  is neither a backchannel, a filler ("and", "then"), a hum ("mmmm") nor in
+  the answer being spoken interrupts once two decodes in a row heard it and
+  the user has spoken `WORDS_MIN_MS`: Whisper makes "Amen" or "at the end"
+  of espeak-ng's "mm-hmm" once, and the same words twice running of a
+  residue of our echo that had counted as 160-180 ms of speech
+  (bench.room_replay --words). The decodes hear what the recogniser hears
+  (AEC3's output): decoding the server's linear canceller's residual
+  instead, where the user is whole, made sure words of our echo's residue at
+  0 dB ("for this model that", a live false barge-in, docs/bench.md). A
+  decode that heard only a backchannel holds the sustained rule until the
+  utterance holds `HELD_MS` of speech ("mm-hmm" is ~700 ms, near the 800
+  ms); one that heard our own words holds it back until a later decode says
+  otherwise. Nothing waits for a decode: each chunk's decision is made as
+  it comes.
 * **No echo canceller, no trust in the signal.** Without the server's
   canceller (turned off, or it failed) a raw microphone's echo is speech to
   the VAD, so only the words decide, two of them, checked once per utterance
@@ -182,10 +184,10 @@ class BargeIn:
     ) -> None:
         """One chunk of microphone while `response` plays: interrupt it, decode, or wait.
 
-        `recent(ms)` gives the last `ms` of microphone, as the words are best heard; the
-        policy asks for the user's current run of speech and a little before it (the
-        turn detector's utterance may open on leaks of echo, and Whisper decoded those
-        instead of the user's first words).
+        `recent(ms)` gives the last `ms` of the utterance; the policy asks for the user's
+        current run of speech and a little before it (an utterance opened by leaks of
+        echo before the user spoke held them, and Whisper decoded those instead of the
+        user's first words).
         """
         if chunk.speech_ms < self._last_speech_ms:
             self.reset()  # the detector dropped a click or ended the utterance: a new one
@@ -223,8 +225,7 @@ class BargeIn:
 
     def _follow_run(self, chunk_ms: float, user_ms: float) -> None:
         """Where the user's current run of speech began: the words are decoded from there
-        (the turn detector's utterance may have opened on echo, or, when AEC3 suppressed
-        the user, not at all)."""
+        (the turn detector's utterance may have opened on leaks of echo)."""
         if user_ms:
             self._quiet_ms = 0.0
             self._run_ms = self._run_ms or 0.0

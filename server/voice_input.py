@@ -335,9 +335,8 @@ class VoiceInput:
         self.barge_in.heard(heard, response, self._recent_speech)
 
     def _recent_speech(self, ms: float) -> bytes:
-        """The last `ms` of microphone, as the words are best heard: past the server's linear
-        canceller while it holds our echo out (`ServerEchoCanceller.for_words`)."""
-        return self.echo.for_words(round(ms * self.sample_rate / 1000))
+        """The last `ms` of the current utterance (whole 16-bit samples)."""
+        return self.detector.utterance()[-2 * round(ms * self.sample_rate / 1000) :]
 
     def _deciding_barge_in(self) -> bool:
         """Speech over an answer, not yet judged: Whisper (one decode at a time) is kept free

@@ -89,7 +89,7 @@ async def test_a_user_talking_over_an_echo_as_loud_as_himself_interrupts(
 ) -> None:
     """At 0 dB echo AEC3's suppressor took the user out; a linear canceller keeps him:
     ahead of AEC3 on the client (audio/linear_echo.py), beside it on the server
-    (server/speech/echo.py, for a raw microphone, whose residual Whisper also decodes)."""
+    (server/speech/echo.py, for a raw microphone)."""
     setting = EchoSetting(200, 0.0)
     fired = []
     for case, text in enumerate(INTERRUPTIONS):

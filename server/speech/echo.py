@@ -45,7 +45,6 @@ _RESYNC_S = 0.25  # a microphone arriving this much later than its clock says pa
 _AHEAD_MAX_S = 1.0  # audio may arrive faster than real time (buffered) by this much
 _STARTED_SHIFT_MAX_S = 1.0  # a playback.started this late still moves the current run
 _KEEP_S = 5.0  # reference kept behind the microphone clock
-WORDS_KEEP_S = 2.0  # microphone kept for barge-in's word checks (they decode at most 1.5 s)
 SWITCH_ENV = "DISTILLER_SERVER_AEC"
 """Set to 0 to turn the server's canceller off (the word-filter-only baseline of bench.room)."""
 
@@ -228,8 +227,7 @@ class DoubleTalk:
     spans only the room's reverberation). Speech the VAD hears in that residual
     counts as the user's only in chunks the filter could not explain as our
     echo (it removed less than `ECHO_DB`), and only once it has shown it
-    converged. Only barge-in uses its residual (the VAD here, and the word checks:
-    `ServerEchoCanceller.for_words`); the turn's transcript still comes from AEC3's output.
+    converged. The recogniser still hears AEC3's output; this only decides.
     """
 
     TAIL_S = 0.128  # echo after the measured lag that the filter models (reverberation)
@@ -253,13 +251,10 @@ class DoubleTalk:
         self._removal_db = 0.0  # running average over chunks that held our echo
         self._talk_s = 0.0  # how long chunks with our echo expected held more than it
         self.failure: str | None = None
-        self.residual: np.ndarray | None = None
-        """The last frames past the linear filter (None when it did not run): the user whole."""
 
     def hear(self, near: np.ndarray, far: np.ndarray, lag: int | None) -> bool:
         """Whole 10 ms frames of microphone and reference: is the user speaking in them?"""
         self.user_speaking = False
-        self.residual = None
         if self.failure is not None or lag is None or not len(near):
             return False
         delay = max(0, lag - int(self.LEAD_S * self.rate))
@@ -279,10 +274,9 @@ class DoubleTalk:
                 for i in range(0, len(near), frame)
             ]
         )
-        self.residual = residual
         removed = _removed_db(near, residual)
         echo_expected = _level_dbfs(delayed) >= self.ACTIVE_DBFS
-        converged = self.converged
+        converged = self._removal_db >= self.CONVERGED_DB
         talking = echo_expected and removed < self.ECHO_DB
         self._talk_s = self._talk_s + len(near) / self.rate if talking else 0.0
         # Double talk must not count against convergence (it would disarm this during the
@@ -296,11 +290,6 @@ class DoubleTalk:
         # Where nothing was played the microphone holds no echo and AEC3 passes it as it is.
         self.user_speaking = converged and talking and update.speech_active
         return self.user_speaking
-
-    @property
-    def converged(self) -> bool:
-        """The filter has shown it takes our echo out (its residual is the user, not us)."""
-        return self._removal_db >= self.CONVERGED_DB
 
     def _restart(self, delay: int) -> None:
         try:
@@ -343,7 +332,6 @@ class ServerEchoCanceller:
         """How much of the last chunk the canceller took out (0 when it passed it through)."""
         self.frames = 0
         """10 ms frames cleaned so far."""
-        self._for_words = np.zeros(0, dtype=np.int16)  # the last WORDS_KEEP_S, at the session rate
         self._aec_rate = next((r for r in AEC_RATES if r >= self.rate), AEC_RATES[-1])
         self._frame = self._aec_rate // 100
         self._processor: Any = None
@@ -351,7 +339,7 @@ class ServerEchoCanceller:
         self._mic_clock = 0.0  # server time of the next microphone sample
         self._near = np.zeros(0, dtype=np.int16)  # at the canceller's rate, not yet a frame
         self._far = np.zeros(0, dtype=np.int16)
-        self._resamplers: tuple[Any, ...] | None = None  # near in, far in, cleaned, for words
+        self._resamplers: tuple[Any, Any, Any] | None = None  # near in, far in, cleaned out
         self.presence = EchoPresence(self._aec_rate)
         self.double_talk = DoubleTalk(self._aec_rate, vad) if vad is not None else None
         """Without a VAD to give it, barge-in over a loud echo waits for AEC3's output."""
@@ -386,28 +374,16 @@ class ServerEchoCanceller:
         self.removed_db = 0.0
         if self.double_talk is not None:
             self.double_talk.user_speaking = False
-        samples = np.frombuffer(pcm, dtype="<i2")
         if self.failure is not None or (self.frames == 0 and self.reference.play_end == 0):
-            self._keep_for_words(samples)
             return pcm
+        samples = np.frombuffer(pcm, dtype="<i2")
         far = self.reference.window(start, len(samples))
         try:
             return self._cancel(samples, far).astype("<i2").tobytes()
         except Exception as exc:
             self.failure = f"the server's echo canceller failed: {exc}"
             log.warning("%s; the microphone is used as it is", self.failure)
-            self._keep_for_words(samples)
             return pcm
-
-    def for_words(self, count: int) -> bytes:
-        """The last `count` samples of the microphone as the recogniser should hear them to
-        tell the user's words: past the linear canceller while it holds our echo out (AEC3's
-        suppressor takes a user talking over a loud echo out too), else as cleaned."""
-        return self._for_words[-count:].astype("<i2").tobytes() if count > 0 else b""
-
-    def _keep_for_words(self, samples: np.ndarray) -> None:
-        keep = int(WORDS_KEEP_S * self.rate)
-        self._for_words = np.concatenate((self._for_words, samples))[-keep:]
 
     def _cancel(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
         if self._processor is None:
@@ -418,7 +394,6 @@ class ServerEchoCanceller:
                 self._resamplers = (
                     soxr.ResampleStream(self.rate, self._aec_rate, 1, dtype="int16"),
                     soxr.ResampleStream(self.rate, self._aec_rate, 1, dtype="int16"),
-                    soxr.ResampleStream(self._aec_rate, self.rate, 1, dtype="int16"),
                     soxr.ResampleStream(self._aec_rate, self.rate, 1, dtype="int16"),
                 )
         if self._resamplers is not None:
@@ -440,14 +415,9 @@ class ServerEchoCanceller:
         out = np.concatenate(cleaned) if echo_present and cleaned else near[:whole]
         if echo_present and cleaned:
             self.removed_db = _removed_db(near[:whole], out)
-        linear = self.double_talk
-        heard_linearly = linear is not None and linear.residual is not None and linear.converged
-        words = linear.residual if heard_linearly else out
         self._near, self._far = near[whole:], far[whole:]
         if self._resamplers is not None:
             out = self._resamplers[2].resample_chunk(out)
-            words = self._resamplers[3].resample_chunk(words)
-        self._keep_for_words(words)
         return out
 
 
