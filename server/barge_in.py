@@ -12,23 +12,15 @@ The decision is made on the signal, never held up by the recogniser:
   a headset never has such chunks; a raw microphone has them while the
   assistant talks alone, and loses them when a user talks over it.
 * **Words make it sooner, and correct it.** Once `ARM_MS` of such speech is
-  heard, the user's run of speech so far (and `PRE_ROLL_MS` before it) is
-  decoded in the background (`first_words`: Whisper on a 5 s window, 30-50
-  ms), again every `DECODE_EVERY_MS` of audio while he goes on. A word that
-  is neither a backchannel, a filler ("and", "then"), a hum ("mmmm") nor in
-  the answer being spoken interrupts once two decodes in a row heard it and
-  the user has spoken `WORDS_MIN_MS`: Whisper makes "Amen" or "at the end"
-  of espeak-ng's "mm-hmm" once, and the same words twice running of a
-  residue of our echo that had counted as 160-180 ms of speech
-  (bench.room_replay --words). The decodes hear what the recogniser hears
-  (AEC3's output): decoding the server's linear canceller's residual
-  instead, where the user is whole, made sure words of our echo's residue at
-  0 dB ("for this model that", a live false barge-in, docs/bench.md). A
-  decode that heard only a backchannel holds the sustained rule until the
-  utterance holds `HELD_MS` of speech ("mm-hmm" is ~700 ms, near the 800
-  ms); one that heard our own words holds it back until a later decode says
-  otherwise. Nothing waits for a decode: each chunk's decision is made as
-  it comes.
+  heard, the first words are decoded in the background (`first_words`: Whisper
+  on a 5 s window, ~60-90 ms, instead of a full decode's 250-400 ms), and again
+  as more speech arrives (each decode on the utterance so far). A decode with
+  real words (not a backchannel, not the words the assistant is speaking)
+  interrupts at once: "stop", "wait", "hold on" are told from "uh-huh",
+  "okay", "yeah" from their first 0.2-0.3 s;
+  one that heard our own words holds the sustained rule back until a later
+  decode of more audio says otherwise (it used to rule out the utterance for
+  good). Nothing waits for a decode: each chunk's decision is made as it comes.
 * **No echo canceller, no trust in the signal.** Without the server's
   canceller (turned off, or it failed) a raw microphone's echo is speech to
   the VAD, so only the words decide, two of them, checked once per utterance
@@ -44,8 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -57,13 +47,9 @@ log = logging.getLogger(__name__)
 
 SUSTAINED_MS = 800.0  # speech (not our echo) that interrupts without waiting for words ...
 DENSE_WINDOW_MS = 1200.0  # ... heard within this much audio (sparse echo leaks never add up)
-HELD_MS = 1000.0  # ... and this much in all, while the last decode heard only a backchannel
 ARM_MS = 160.0  # speech heard before the first decode of what was said
-WORDS_MIN_MS = 300.0  # speech heard before words may interrupt (echo residue decoded at 160-180)
-DECODE_EVERY_MS = 100.0  # audio between decodes while the user's run of speech goes on
+RECHECK_MS = 160.0  # more speech before the next decode of the utterance so far
 WORDS_WINDOW_MS = 1500.0  # the recent audio decoded for words (not what opened the utterance)
-PRE_ROLL_MS = 200.0  # audio before the user's first speech chunk that the decode also gets
-RUN_GAP_MS = 600.0  # no user speech for this long: the next speech starts a new run
 ECHO_DOMINATED_DB = 10.0  # the canceller removed this much of a chunk: it was mostly echo
 
 _BACKCHANNEL_TEXT = (
@@ -71,24 +57,12 @@ _BACKCHANNEL_TEXT = (
     "nice great wow oh ah i see got it"
 )
 BACKCHANNELS = frozenset(_BACKCHANNEL_TEXT.split())
-_FILLER_TEXT = "and then the a an so um uh er ah oh well but it i"
-WEAK_WORDS = BACKCHANNELS | frozenset(_FILLER_TEXT.split())
-"""Words that say nothing of an interruption by themselves: Whisper made "and then",
-"mm mm" and "M M" of espeak-ng's "mm-hmm"."""
 
 
 def is_backchannel(text: str) -> bool:
     """True for a short acknowledgement (or nothing at all) that should not interrupt."""
     words = set(words_of(text))  # "Okay. Okay." is one word said (or decoded) twice
     return not words or (len(words) <= 3 and words <= BACKCHANNELS)
-
-
-_HUM = re.compile(r"^(?:[mh]+|u+h+|a+h+|o+h+)$")  # "mmmm", "hmm", "mhm", "uhh": a hum
-
-
-def content_words(text: str) -> set[str]:
-    """The words of `text` that are neither a backchannel, a filler nor a hum."""
-    return {w for w in words_of(text) if w not in WEAK_WORDS and not _HUM.match(w)}
 
 
 def is_echo(heard: str, playing: str) -> bool:
@@ -159,14 +133,8 @@ class BargeIn:
         self._recent: deque[tuple[float, float]] = deque()  # (chunk ms, user speech ms)
         self._recent_audio_ms = 0.0
         self._recent_user_ms = 0.0  # user speech in the last DENSE_WINDOW_MS of audio
-        self._audio_ms = 0.0  # audio heard this utterance
-        self._decoded_at_ms = -1.0  # _audio_ms when the last decode started
+        self._decoded_at_ms = -1.0  # _user_ms when the last decode started
         self._echo_words = False  # the last decode heard our own words
-        self._held = False  # the last decode that heard words heard only a backchannel
-        self._content: set[str] = set()  # words of the last decode that could interrupt
-        self._run_ms: float | None = None  # audio since this run of user speech began
-        self._quiet_ms = 0.0  # audio since the last user speech
-        self._decode_s: list[float] = []  # each decode's wait and run, for the log
         self._fired = False
         self._echo_ms = 0.0  # speech not counted: the canceller found it was our echo
 
@@ -184,10 +152,9 @@ class BargeIn:
     ) -> None:
         """One chunk of microphone while `response` plays: interrupt it, decode, or wait.
 
-        `recent(ms)` gives the last `ms` of the utterance; the policy asks for the user's
-        current run of speech and a little before it (an utterance opened by leaks of
-        echo before the user spoke held them, and Whisper decoded those instead of the
-        user's first words).
+        `recent(ms)` gives the last `ms` of the utterance (taken only to decode it: an
+        utterance opened by leaks of echo before the user spoke held them, and Whisper
+        decoded those instead of the user's first words).
         """
         if chunk.speech_ms < self._last_speech_ms:
             self.reset()  # the detector dropped a click or ended the utterance: a new one
@@ -204,37 +171,15 @@ class BargeIn:
         if user and not aec3_heard:
             self._linear_ms += user  # AEC3 suppressed the user here: only the linear path heard
         self._user_ms += user
-        self._audio_ms += chunk.chunk_ms
-        self._follow_run(chunk.chunk_ms, user)
         dense = self._dense(chunk.chunk_ms, user)
-        # A backchannel heard: the utterance must also outgrow one ("mm-hmm" is ~700 ms);
-        # 1000 ms within the dense window was more than espeak-ng's "Hold on, can you..."
-        # (heard as "Oh") ever reached, and that interruption was missed.
-        held = self._held and self._user_ms < HELD_MS
-        if chunk.canceller_active and not self._echo_words and not held and dense >= SUSTAINED_MS:
+        if chunk.canceller_active and not self._echo_words and dense >= SUSTAINED_MS:
             self._fire(response, f"{dense:.0f} ms of speech in {DENSE_WINDOW_MS:.0f} ms")
             return
-        if self._run_ms is None or self._user_ms < ARM_MS:
-            return
-        if self._decode_due(chunk.canceller_active):
-            self._decoded_at_ms = self._audio_ms
-            window = min(WORDS_WINDOW_MS, self._run_ms + PRE_ROLL_MS)
+        if self._user_ms >= ARM_MS and self._decode_due(chunk.canceller_active):
+            self._decoded_at_ms = self._user_ms
             self._decode = asyncio.create_task(
-                self._check_words(recent(window), response, chunk.canceller_active)
+                self._check_words(recent(WORDS_WINDOW_MS), response, chunk.canceller_active)
             )
-
-    def _follow_run(self, chunk_ms: float, user_ms: float) -> None:
-        """Where the user's current run of speech began: the words are decoded from there
-        (the turn detector's utterance may have opened on leaks of echo)."""
-        if user_ms:
-            self._quiet_ms = 0.0
-            self._run_ms = self._run_ms or 0.0
-        elif self._run_ms is not None:
-            self._quiet_ms += chunk_ms
-            if self._quiet_ms >= RUN_GAP_MS:
-                self._run_ms = None
-        if self._run_ms is not None:
-            self._run_ms += chunk_ms
 
     def _dense(self, chunk_ms: float, user_ms: float) -> float:
         """User speech within the last DENSE_WINDOW_MS of audio, this chunk included."""
@@ -257,15 +202,13 @@ class BargeIn:
         # Without a canceller every re-check of our own echo is one more chance to
         # mishear it as the user (bench.room's baseline: 74 false barge-ins in 5 min
         # with re-checks), so such a microphone gets one check per utterance.
-        return signal_trusted and self._audio_ms - self._decoded_at_ms >= DECODE_EVERY_MS
+        return signal_trusted and self._user_ms - self._decoded_at_ms >= RECHECK_MS
 
     async def _check_words(
         self, utterance: bytes, response: SpeakingResponse, signal_trusted: bool
     ) -> None:
-        asked = time.perf_counter()
         try:
             heard = await self._transcribe(utterance)
-            self._decode_s.append(time.perf_counter() - asked)
         except Exception as exc:  # the signal still decides; words are only a shortcut
             log.warning("barge-in word check failed, deciding on speech alone: %s", exc)
             return
@@ -273,35 +216,20 @@ class BargeIn:
             return
         playing = response.spoken_recently()
         self._echo_words = is_echo(heard, playing)
-        if not signal_trusted:  # words alone decide: two of them, one check (the baseline)
-            if len(words_of(heard)) >= 2 and not is_backchannel(heard) and not self._echo_words:
-                self._fire(response, f"the user said {heard!r}")
-            return
-        if not words_of(heard):
-            return  # Whisper was not sure of anything: no news
-        # Words of the answer are left out: a residue of our echo decodes as them.
-        content = set() if self._echo_words else content_words(heard) - set(words_of(playing))
-        self._held = not self._echo_words and not content
-        confirmed, self._content = content & self._content, content
-        if confirmed and self._user_ms >= WORDS_MIN_MS:
-            self._fire(response, f"the user said {heard!r}, {sorted(confirmed)} twice")
+        enough = len(words_of(heard)) >= (1 if signal_trusted else 2)
+        if enough and not is_backchannel(heard) and not self._echo_words:
+            self._fire(response, f"the user said {heard!r}")
         else:
             log.debug("not a barge-in (yet): %r at %.0f ms", heard, self._user_ms)
 
     def _fire(self, response: SpeakingResponse, why: str) -> None:
-        decodes = self._decode_s or [0.0]
         log.info(
-            "barge-in: %s (%.0f ms into the user's run of speech; %.0f ms of speech over the"
-            " answer, %.0f ms of it heard only past the linear canceller, %.0f ms more taken"
-            " for echo; %d word checks, the last %.0f ms, longest %.0f ms)",
+            "barge-in: %s (%.0f ms of speech over the answer, %.0f ms of it heard only past"
+            " the linear canceller, %.0f ms more taken for echo)",
             why,
-            self._run_ms or 0.0,
             self._user_ms,
             self._linear_ms,
             self._echo_ms,
-            len(self._decode_s),
-            1000 * decodes[-1],
-            1000 * max(decodes),
         )
         self._fired = True
         self._on_interrupt(response)

@@ -16,9 +16,9 @@ import pytest
 
 from app.engine import EngineProcess
 from bench.common import create_project, ws_url
-from bench.room import ANSWERS, INTERRUPTIONS
+from bench.room import INTERRUPTIONS
 from bench.room_call import RATE, USER_AFTER_S, room_turn, voice_project
-from bench.room_replay import TimedWords, fire_time, room_signals
+from bench.room_replay import fire_time, room_signals
 from bench.room_sim import EchoSetting, espeak
 
 ANSWER = (
@@ -57,9 +57,8 @@ async def test_a_user_talking_over_the_assistant_interrupts_it(room_url, client_
     assert result.onset_to_interrupt_s is not None
 
 
-# The decision path offline (bench/room_replay.py): the client's canceller or not, the
-# server's canceller, turn detector and barge-in policy with its word checks on the real
-# Whisper, 20 ms chunk by chunk, no server.
+# The signal path alone, offline (bench/room_replay.py): the server's canceller, turn
+# detector and barge-in policy on a raw microphone, 20 ms chunk by chunk, no server.
 
 
 @pytest.fixture(scope="module")
@@ -69,31 +68,16 @@ def vad():  # type: ignore[no-untyped-def]
     return load_vad()
 
 
-@pytest.fixture(scope="module")
-def asr():  # type: ignore[no-untyped-def]
-    from server.speech.asr import load_asr
-
-    return load_asr()
-
-
-async def replay(vad, asr, setting: EchoSetting, case: int, user, client_aec: bool):  # type: ignore[no-untyped-def]
-    """When the policy interrupts answer `case` (None: never), `user` said 3 s into it."""
-    mic, played = room_signals(setting, case, user)
-    answer = ANSWERS[case % len(ANSWERS)]
-    return await fire_time(mic, played, client_aec, vad, TimedWords(asr), answer)
-
-
 @MODES
-async def test_a_user_talking_over_an_echo_as_loud_as_himself_interrupts(
-    vad, asr, client_aec
-) -> None:
+async def test_a_user_talking_over_an_echo_as_loud_as_himself_interrupts(vad, client_aec) -> None:
     """At 0 dB echo AEC3's suppressor took the user out; a linear canceller keeps him:
     ahead of AEC3 on the client (audio/linear_echo.py), beside it on the server
     (server/speech/echo.py, for a raw microphone)."""
     setting = EchoSetting(200, 0.0)
     fired = []
     for case, text in enumerate(INTERRUPTIONS):
-        fired.append(await replay(vad, asr, setting, case, espeak(text, RATE), client_aec))
+        mic, played = room_signals(setting, case, espeak(text, RATE))
+        fired.append(await fire_time(mic, played, client_aec, vad))
     # Before, AEC3 alone: 2 of 6 on a raw microphone (bench.room_replay). Now about 1 in
     # 25 is still missed (Piper's voice varies from run to run), so one miss is allowed.
     heard = [at for at in fired if at is not None]
@@ -107,20 +91,18 @@ BACKCHANNEL_DRAWS = 3
 @MODES
 @pytest.mark.parametrize("backchannel", [None, "uh-huh", "mm-hmm", "okay"])
 async def test_neither_our_loud_echo_nor_a_backchannel_interrupts(
-    vad, asr, client_aec, backchannel
+    vad, client_aec, backchannel
 ) -> None:
-    """Words that Whisper makes of our echo's residue or of a backchannel ("Amen", "at the
-    end" for "mm-hmm") must be heard twice to interrupt; a backchannel heard as one raises
-    the sustained-speech rule above what "mm-hmm" (~700 ms) reaches."""
     user = espeak(backchannel, RATE) if backchannel else None
     for setting in (EchoSetting(200, 0.0), EchoSetting(120, -12.0)):
         fired = []
         for case in range(BACKCHANNEL_DRAWS):  # three answers, each voiced afresh by Piper
-            fired.append(await replay(vad, asr, setting, case, user, client_aec))
+            mic, played = room_signals(setting, case, user)
+            fired.append(await fire_time(mic, played, client_aec, vad))
         interruptions = sum(at is not None for at in fired)
         if backchannel is None:
             assert interruptions == 0, (setting.label, fired)  # our echo alone: never
         else:
-            # Whisper hears espeak-ng's "mm-hmm" as "and have them" now and then, the same in
-            # every decode (bench.room_replay --words: 1 of 32 backchannels); never 2 in 3.
+            # "mm-hmm" is ~700 ms of speech against the 800 ms rule: on a raw microphone it
+            # interrupted 1 answer in ~25 (CI, 2026-11-26); never more than 1 in 3.
             assert interruptions <= 1, (setting.label, fired)
