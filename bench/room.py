@@ -29,14 +29,17 @@ import asyncio
 import contextlib
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from app.engine import EngineProcess
 from audio.echo import EchoCanceller, load_processor
-from bench.common import create_project, print_table, running_server, write_results, ws_url
+from bench.common import create_project, print_table, wait_models_ready, write_results, ws_url
 from bench.room_call import RATE, TurnResult, room_turn, voice_project
 from bench.room_sim import EchoSetting, apply_echo, erle_db, espeak, impulse_response, piper
 from server.speech.echo import SWITCH_ENV, SentAudio, ServerEchoCanceller
@@ -69,13 +72,31 @@ def server_for(mode: str) -> Iterator[Any]:
         os.environ[SWITCH_ENV] = "0"
     else:
         os.environ.pop(SWITCH_ENV, None)  # as shipped: on
+    # As bench.common.running_server, with the engine's info log kept: its barge-in decisions.
+    data_dir = Path(tempfile.mkdtemp(prefix="rd-room-"))
+    server = EngineProcess(data_dir, provider="echo", log_level="info")
     try:
-        with running_server(provider="echo", wait_for=("vad", "asr", "tts")) as server:
-            yield server
+        server.start(timeout=60)
+        wait_models_ready(server, ("vad", "asr", "tts"), 300.0)
+        yield server
     finally:
+        server.stop()
         os.environ.pop(SWITCH_ENV, None)
         if previous is not None:
             os.environ[SWITCH_ENV] = previous
+
+
+def decisions(server: Any, seen: list[int]) -> list[str]:
+    """The engine's barge-in log lines written since the last call (`seen`: bytes read)."""
+    log = Path(server.log_path)
+    if not log.exists():
+        return []
+    with log.open("rb") as file:
+        file.seek(seen[0])
+        new = file.read()
+    seen[0] += len(new)
+    lines = new.decode(errors="replace").splitlines()
+    return [line.split("barge-in: ", 1)[1] for line in lines if "barge-in: " in line]
 
 
 async def run_mode(server: Any, mode: str, minutes: float, interrupts: int) -> dict[str, Any]:
@@ -84,6 +105,7 @@ async def run_mode(server: Any, mode: str, minutes: float, interrupts: int) -> d
     backchannel = espeak("uh-huh", RATE)
     users = [espeak(text, RATE) for text in INTERRUPTIONS]
     per_setting = {}
+    seen = [0]
     for setting in SETTINGS:
         silent: list[TurnResult] = []
         seed = 0
@@ -113,8 +135,11 @@ async def run_mode(server: Any, mode: str, minutes: float, interrupts: int) -> d
             )
             for i in range(2)
         ]
-        true_turns = [
-            await room_turn(
+        for line in decisions(server, seen):  # silent and backchannel turns: none expected
+            print(f"  {mode} {setting.label} without an interruption: {line}", flush=True)
+        true_turns, why = [], []
+        for i in range(interrupts):
+            turn = await room_turn(
                 ws_url(server, "room"),
                 setting,
                 ANSWERS[i % len(ANSWERS)],
@@ -123,8 +148,11 @@ async def run_mode(server: Any, mode: str, minutes: float, interrupts: int) -> d
                 client_aec=client_aec,
                 seed=200 + i,
             )
-            for i in range(interrupts)
-        ]
+            true_turns.append(turn)
+            onset = turn.onset_to_interrupt_s
+            for line in decisions(server, seen):
+                why.append(f"{'-' if onset is None else f'{onset:.2f}'} s: {line}")
+                print(f"  {mode} {setting.label} onset->interrupted {why[-1]}", flush=True)
         per_setting[setting.label] = {
             "false_barge_ins": sum(r.interrupted for r in silent),
             "minutes": sum(r.assistant_s for r in silent) / 60,
@@ -137,6 +165,7 @@ async def run_mode(server: Any, mode: str, minutes: float, interrupts: int) -> d
             "true_total": len(true_turns),
             "onsets": [r.onset_to_interrupt_s for r in true_turns if r.onset_to_interrupt_s],
             "load_avg": os.getloadavg()[0],
+            "decisions": why,
         }
         print(mode, setting.label, per_setting[setting.label], flush=True)
     return per_setting
