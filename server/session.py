@@ -307,6 +307,11 @@ class RealtimeSession:
                 if isinstance(speaks := settings.get("output_audio"), bool):
                     self._speech = self._speech_available if speaks else None
 
+    @property
+    def _idle(self) -> bool:
+        """Nothing is being answered, held back or waiting to be."""
+        return self.response is None and self._prepared is None and self._queries.empty()
+
     def prepare(self, query: Query) -> bool:
         """Start answering a spoken turn the end-of-turn detector calls complete, before the
         pause that confirms it has run out; nothing reaches the client until `enqueue` brings
@@ -315,8 +320,7 @@ class RealtimeSession:
         The answer's first audio is then ready when the turn ends instead of ~0.2 s later
         (LiveKit calls this preemptive generation).
         """
-        busy = self.response is not None or not self._queries.empty() or self._prepared
-        if self._closing or busy:
+        if self._closing or not self._idle:
             return False  # (admission is asked once, by `enqueue`, when the turn is real)
         self._prepared = PreparedAnswer.begin(query)
         self._queries.put_nowait(self._prepared)
@@ -330,9 +334,8 @@ class RealtimeSession:
     def warm_up(self) -> None:
         """The user has begun a spoken turn: the agent likeliest to answer it (the one that
         answered last) reads the conversation so far now, not after the question."""
-        idle = self.response is None and self._prepared is None and self._queries.empty()
         warming = self._warming is not None and not self._warming.done()
-        if self._closing or not idle or warming or not self._last_target:
+        if self._closing or not self._idle or warming or not self._last_target:
             return
         plan, goal = plan_for(self.spec, self._last_target)
         first = self.spec.utility_agents.get(plan[0].agent) if plan else None

@@ -203,7 +203,7 @@ class VoiceInput:
             if update.speech_active:
                 self._drop_draft()  # the user goes on: that draft is not the turn
                 self._start_partial()
-                if not self._warmed and self.session is not None and not self._responding():
+                if not self._warmed and self.session is not None:
                     self._warmed = True
                     self.session.warm_up()  # the model reads the conversation meanwhile
             else:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from server.llm.base import HistoryTurn, LLMError, LLMRequest, LLMSettings
 from server.llm.prompting import pick_choice
-from server.llm.read_ahead import DEMAND, count_answer, read_ahead
+from server.llm.read_ahead import DEMAND, count_answer, read_ahead, tokenize
 from server.model_loading import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ class EmbeddedProvider:
 
     def _read_ahead(self, request: LLMRequest) -> None:
         llama = self._model()  # (tokenizing reads only the vocabulary: no lock needed)
-        head = prompt_head(request, _fitting_history(llama, request))
+        head = prompt_head(request, _fit(llama, request)[0])
         read_ahead(llama, self._registry.llm_lock, head)
 
     async def choose(self, query: str, options: list[tuple[str, str]]) -> str:
@@ -141,8 +141,9 @@ class EmbeddedProvider:
             with DEMAND.wanted(), self._registry.llm_lock:
                 if stop.is_set():
                     return
-                prompt = build_prompt(request, _fitting_history(llama, request))
-                count_answer(llama, prompt)
+                history, tokens = _fit(llama, request)
+                prompt = build_prompt(request, history)
+                count_answer(llama, tokens)
                 tidy = _Tidier()
                 with contextlib.closing(self._completion(llama, prompt, request)) as pieces:
                     for piece in pieces:
@@ -241,14 +242,15 @@ def prompt_head(request: LLMRequest, history: tuple[HistoryTurn, ...] | None = N
     return "\n\n".join(blocks)
 
 
-def _fitting_history(llama: Any, request: LLMRequest) -> tuple[HistoryTurn, ...]:
-    """The most recent history that leaves the prompt inside the context window."""
+def _fit(llama: Any, request: LLMRequest) -> tuple[tuple[HistoryTurn, ...], list[int]]:
+    """The most recent history that leaves the prompt inside the context window, and that
+    prompt's tokens."""
     budget = llama.n_ctx() - max(1, request.max_tokens) - 8
     history = request.history[-MAX_HISTORY_TURNS:]
     while True:
-        prompt = build_prompt(request, history)
-        if len(llama.tokenize(prompt.encode("utf-8"))) <= budget:
-            return history
+        tokens = tokenize(llama, build_prompt(request, history))
+        if len(tokens) <= budget:
+            return history, tokens
         if not history:
             raise LLMError(
                 f"the query for {request.agent_name} is too long for the embedded model's "

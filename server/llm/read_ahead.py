@@ -73,18 +73,12 @@ PROMPT_READING = PromptReading()
 
 def held_prefix(llama: Any, tokens: Sequence[int]) -> int:
     """How many leading ``tokens`` the model has evaluated already."""
-    held = llama.input_ids[: llama.n_tokens]
-    count = 0
-    for mine, theirs in zip(held, tokens, strict=False):
-        if int(mine) != theirs:
-            break
-        count += 1
-    return count
+    return int(llama.longest_token_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens))
 
 
-def count_answer(llama: Any, prompt: str) -> None:
-    """Record, before answering, how much of ``prompt`` the model holds (call under the lock)."""
-    tokens = tokenize(llama, prompt)
+def count_answer(llama: Any, tokens: Sequence[int]) -> None:
+    """Record, before answering, how much of the prompt ``tokens`` the model holds (call under
+    the lock)."""
     PROMPT_READING.prompt_tokens += len(tokens)
     PROMPT_READING.reused_tokens += min(held_prefix(llama, tokens), max(0, len(tokens) - 1))
 

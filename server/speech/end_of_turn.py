@@ -66,22 +66,18 @@ _ALWAYS_CONTINUES = _word_set(
     of to um uh er erm hmm mm ah eh uhm
     """
 )
+_PREPOSITIONS = _word_set("in on at for with from about into onto by like as per via between")
+_AUXILIARIES = _word_set(
+    "is are was were am do does did can could will would should shall may might must have has had"
+)
 # The last word of many questions ("what is it for?", "where is it?"), but of a
 # statement only when the speaker is not done ("my number is ...").
-_CONTINUES_UNLESS_ASKED = _word_set(
-    """
-    in on at for with from about into onto by like as per via between if then when where
-    while who is are was were am be been being will would can could should shall may
-    might must do does did have has had let
-    """
+_CONTINUES_UNLESS_ASKED = (
+    _PREPOSITIONS | _AUXILIARIES | _word_set("if then when where while who be been being let")
 )
 # A question that starts with one of these and puts the verb before its subject ("which
 # platform does the train leave from", "where are you from") may end on a preposition.
 _WH_WORDS = _word_set("what which where who whom whose how")
-_AUXILIARIES = _word_set(
-    "is are was were am do does did can could will would should shall may might must have has had"
-)
-_PREPOSITIONS = _word_set("in on at for with from about into onto by like as per via between")
 _HESITATIONS = (
     "let me think",
     "let me see",
