@@ -73,8 +73,21 @@ def audio_bytes(frame: dict[str, Any]) -> int:
 
 @pytest.fixture(scope="module")
 def one_worker_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
-    """One synthesis worker: every sentence of every session waits in one line."""
-    with speech_server(tmp_path_factory.mktemp("one-worker"), DISTILLER_TTS_WORKERS="1") as s:
+    """One synthesis worker: every sentence of every session waits in one line.
+
+    Nobody is refused here (room for 100 sessions, a backlog of 10 min): on a busy CI
+    box Piper's speed measured at start sets the session cap below these tests' two
+    dozen listeners, and held starts fall more than the default 1 s behind, and then a
+    session or a question got an ``error`` frame instead of its answer. Refusing
+    sessions and turns is tested on its own below."""
+    with speech_server(
+        tmp_path_factory.mktemp("one-worker"),
+        "--max-speech-sessions",
+        "100",
+        "--max-speech-backlog",
+        "600",
+        DISTILLER_TTS_WORKERS="1",
+    ) as s:
         yield s
 
 
