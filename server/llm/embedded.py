@@ -207,14 +207,13 @@ class EmbeddedProvider:
 
 def build_prompt(request: LLMRequest, history: tuple[HistoryTurn, ...] | None = None) -> str:
     """A transcript that shows ``agent_name`` answering briefly, ending where it answers."""
-    agent = _one_line(request.agent_name) or "Assistant"
-    return f"{prompt_head(request, history)} {_one_line(request.query)}\n{agent}:"
+    return f"{prompt_head(request, history)} {_one_line(request.query)}\n{_speaker(request)}:"
 
 
 def prompt_head(request: LLMRequest, history: tuple[HistoryTurn, ...] | None = None) -> str:
     """The prompt up to where the user's question goes: all of it that does not depend on
     the question, so it can be read ahead (`server.llm.read_ahead`)."""
-    agent = _one_line(request.agent_name) or "Assistant"
+    agent = _speaker(request)
     header = f"This is a conversation with {agent}, a voice assistant."
     if request.instructions:
         header += f" {_one_line(request.instructions)}"
@@ -240,6 +239,11 @@ def prompt_head(request: LLMRequest, history: tuple[HistoryTurn, ...] | None = N
         blocks.append(notes)
     blocks.append("User:")
     return "\n\n".join(blocks)
+
+
+def _speaker(request: LLMRequest) -> str:
+    """The name the transcript gives the answering agent."""
+    return _one_line(request.agent_name) or "Assistant"
 
 
 def _fit(llama: Any, request: LLMRequest) -> tuple[tuple[HistoryTurn, ...], list[int]]:
